@@ -1,0 +1,511 @@
+"""Publication figures: participant flow, pre/post trajectories, effect-size forest plot, change-change plots.
+
+Conventions (the team's figure standard):
+
+* Okabe-Ito colours (safe for the common colour-vision deficiencies), one colour per arm everywhere.
+* Journal widths: 85 mm (single column) and 174 mm (double column); 7-pt text.
+* Every figure is written twice into ``figures_dir``: SVG (vector) and a 300-dpi PNG. Both are byte-identical across
+  runs with the same inputs and library versions: ``svg.hashsalt`` is fixed and the date metadata are removed.
+
+The analysis numbers drawn here (paired tests, d_z and its confidence interval) come from
+:func:`paired_effects`, which prefers the statistics module's paired-test table when it exists
+(``helpers.stats.paired_tests``) and otherwise computes the same quantities with scipy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib import ticker
+from matplotlib.patches import FancyBboxPatch
+from scipy import optimize, stats
+
+from helpers import io
+
+MM = 1 / 25.4
+SINGLE_COLUMN_MM = 85.0
+DOUBLE_COLUMN_MM = 174.0
+DPI = 300
+
+# Okabe & Ito (2008) palette.
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "black": "#000000",
+    "grey": "#999999",
+}
+ARM_COLORS = {"MBPM": OKABE_ITO["blue"], "WL": OKABE_ITO["orange"]}
+COHORT_COLORS = {"CP": OKABE_ITO["vermillion"], "HC": OKABE_ITO["bluish_green"]}
+ARM_LABELS = {"MBPM": "MBPM", "WL": "Wait-list"}
+ARMS = ("MBPM", "WL")
+
+ANALYTES = ("oxytocin", "il1b", "il6", "il8", "tnfa", "dheas")
+ANALYTE_LABELS = {
+    "oxytocin": "Oxytocin",
+    "il1b": "IL-1β",
+    "il6": "IL-6",
+    "il8": "IL-8",
+    "tnfa": "TNF-α",
+    "dheas": "DHEA-S",
+}
+SCORE_LABELS = {
+    "sfmpq_total": "McGill (SF-MPQ) total",
+    "bdi_total": "BDI-II total",
+    "promis_pain_interference": "PROMIS-29 pain interference",
+    "pcs_total": "PCS total",
+}
+VISITS = ("pre", "post")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# style and saving
+# --------------------------------------------------------------------------------------------------------------
+def set_style() -> None:
+    """Matplotlib settings shared by every figure (small journal text, deterministic SVG)."""
+    plt.rcdefaults()
+    plt.rcParams.update(
+        {
+            "font.family": "DejaVu Sans",
+            "font.size": 7,
+            "axes.titlesize": 7.5,
+            "axes.labelsize": 7,
+            "xtick.labelsize": 6.5,
+            "ytick.labelsize": 6.5,
+            "legend.fontsize": 6.5,
+            "axes.linewidth": 0.6,
+            "xtick.major.width": 0.6,
+            "ytick.major.width": 0.6,
+            "lines.linewidth": 1.0,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "savefig.dpi": DPI,
+            "figure.dpi": 100,
+            "svg.hashsalt": "mbpm-report",  # fixed ids inside the SVG
+            "svg.fonttype": "path",  # glyphs as paths: the SVG looks the same without the font installed
+        }
+    )
+
+
+def figure_size(width_mm: float, height_mm: float) -> tuple[float, float]:
+    """(width, height) in inches for a figure ``width_mm`` x ``height_mm``."""
+    return width_mm * MM, height_mm * MM
+
+
+def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path = "figures") -> dict[str, Path]:
+    """Write ``fig`` as ``<name>.svg`` and ``<name>.png`` (300 dpi) into ``figures_dir``; byte-stable across runs."""
+    out = io.project_path(figures_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"svg": out / f"{name}.svg", "png": out / f"{name}.png"}
+    fig.savefig(paths["svg"], format="svg", metadata={"Date": None, "Creator": None})
+    fig.savefig(paths["png"], format="png", dpi=DPI, metadata={"Software": None})
+    return paths
+
+
+# --------------------------------------------------------------------------------------------------------------
+# data shaping
+# --------------------------------------------------------------------------------------------------------------
+def _arm_column(roster: pd.DataFrame) -> str:
+    for name in ("arm", "group", "trial_arm"):
+        if name in roster.columns:
+            return name
+    raise KeyError(f"roster has no arm column (looked for arm/group/trial_arm); columns: {list(roster.columns)}")
+
+
+ANALYSED_COLUMNS = ("trial_analysed", "analysed", "in_trial_analysis", "trial_complete")
+
+
+def analysed_column(roster: pd.DataFrame) -> str | None:
+    """The roster's flag for 'in the trial analysis', if the ingest step wrote one (else None: all trial patients)."""
+    return next((c for c in ANALYSED_COLUMNS if c in roster.columns), None)
+
+
+def trial_roster(roster: pd.DataFrame, analysed_column: str | None = None) -> pd.DataFrame:
+    """record_id and arm of the trial patients (arm MBPM or WL); restricted to ``analysed_column`` when given."""
+    arm = _arm_column(roster)
+    out = roster[roster[arm].isin(ARMS)]
+    if analysed_column is not None:
+        out = out[out[analysed_column].astype(bool)]
+    return out[["record_id", arm]].rename(columns={arm: "arm"}).reset_index(drop=True)
+
+
+def paired_long(values: pd.DataFrame, trial: pd.DataFrame, value_columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Trial patients' values in long form: record_id, arm, measure, visit, value (complete pre/post pairs only).
+
+    ``values`` is either the long biomarker table (record_id, visit, analyte, value) or the wide score table
+    (record_id, visit, one column per score; pass ``value_columns``).
+    """
+    if value_columns is None:
+        long = values[["record_id", "visit", "analyte", "value"]].rename(columns={"analyte": "measure"})
+    else:
+        long = values.melt(
+            id_vars=["record_id", "visit"], value_vars=list(value_columns), var_name="measure", value_name="value"
+        )
+    long = long[long["visit"].isin(VISITS)].dropna(subset=["value"])
+    long = long.merge(trial, on="record_id", how="inner")
+    counts = long.groupby(["record_id", "measure"])["visit"].transform("nunique")
+    long = long[counts == 2]
+    long["value"] = long["value"].astype(float)
+    return long.sort_values(["measure", "arm", "record_id", "visit"]).reset_index(drop=True)
+
+
+def wide_pairs(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per record_id x measure: arm, pre, post, change (post - pre)."""
+    wide = long.pivot_table(index=["record_id", "arm", "measure"], columns="visit", values="value").reset_index()
+    wide.columns.name = None
+    wide["change"] = wide["post"] - wide["pre"]
+    return wide
+
+
+def pairs_summary_markdown(wide: pd.DataFrame, labels: Mapping[str, str] = ANALYTE_LABELS) -> str:
+    """Counts of complete pre/post pairs per measure and arm, as a Markdown table (aggregate only)."""
+    counts = wide.groupby(["measure", "arm"])["record_id"].nunique().unstack("arm").reindex(columns=list(ARMS))
+    order = [m for m in ANALYTES if m in counts.index] + [m for m in counts.index if m not in ANALYTES]
+    rows = ["| Measure | " + " | ".join(ARM_LABELS[a] for a in ARMS) + " |", "|---|" + "---:|" * len(ARMS)]
+    for m in order:
+        cells = " | ".join("0" if pd.isna(counts.loc[m, a]) else str(int(counts.loc[m, a])) for a in ARMS)
+        rows.append(f"| {labels.get(m, m)} | {cells} |")
+    return "\n".join(rows)
+
+
+def pooled_correlation(changes: pd.DataFrame, x: str, y: str) -> dict[str, float]:
+    """Pearson r between columns ``x`` and ``y`` over complete rows: {'r', 'p', 'n'} (NaN r and p when n < 3)."""
+    data = changes[[x, y]].dropna()
+    n = len(data)
+    if n < 3:
+        return {"r": math.nan, "p": math.nan, "n": n}
+    r, p = stats.pearsonr(data[x], data[y])
+    return {"r": float(r), "p": float(p), "n": n}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# paired effects (used until / unless helpers.stats provides the table)
+# --------------------------------------------------------------------------------------------------------------
+def dz_confidence_interval(t: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact CI for d_z = t / sqrt(n) by inverting the noncentral t distribution (df = n - 1)."""
+    df = n - 1
+    if n < 3 or not np.isfinite(t):
+        return (math.nan, math.nan)
+    alpha = 1 - level
+
+    def ncp_for(prob: float) -> float:
+        f = lambda ncp: stats.nct.cdf(t, df, ncp) - prob  # noqa: E731
+        half = 4 * math.sqrt(1 + t * t / (2 * df)) + 2  # generous bracket around t (ncp scale)
+        lo, hi = t - half, t + half
+        return optimize.brentq(f, lo, hi, xtol=1e-10)
+
+    lower = ncp_for(1 - alpha / 2)
+    upper = ncp_for(alpha / 2)
+    return lower / math.sqrt(n), upper / math.sqrt(n)
+
+
+def _paired_effects_scipy(wide: pd.DataFrame, n_tests: int | None = None) -> pd.DataFrame:
+    rows = []
+    for (measure, arm), grp in wide.groupby(["measure", "arm"], sort=False):
+        n = len(grp)
+        diff = grp["post"] - grp["pre"]
+        res = stats.ttest_rel(grp["pre"], grp["post"]) if n >= 2 else None
+        t = float(res.statistic) if res is not None else math.nan
+        p = float(res.pvalue) if res is not None else math.nan
+        sd_diff = float(diff.std(ddof=1)) if n >= 2 else math.nan
+        d_z = float(diff.mean() / sd_diff) if n >= 2 and sd_diff > 0 else math.nan
+        sd_av = math.sqrt((grp["pre"].var(ddof=1) + grp["post"].var(ddof=1)) / 2) if n >= 2 else math.nan
+        d_av = float(diff.mean() / sd_av) if sd_av and np.isfinite(sd_av) else math.nan
+        lo, hi = dz_confidence_interval(-t, n) if np.isfinite(t) else (math.nan, math.nan)
+        rows.append(
+            {
+                "measure": measure,
+                "arm": arm,
+                "n": n,
+                "mean_pre": float(grp["pre"].mean()),
+                "mean_post": float(grp["post"].mean()),
+                "mean_change": float(diff.mean()),
+                "t": t,  # pre - post, SPSS convention: negative when values rise
+                "df": n - 1,
+                "p": p,
+                "d_z": d_z,
+                "d_z_low": lo,
+                "d_z_high": hi,
+                "d_av": d_av,
+            }
+        )
+    out = pd.DataFrame(rows)
+    k = n_tests if n_tests is not None else len(out)
+    out["p_bonferroni"] = np.minimum(out["p"] * k, 1.0)
+    return out
+
+
+def paired_effects(wide: pd.DataFrame, n_tests: int | None = None) -> pd.DataFrame:
+    """Within-group pre/post paired t-tests per measure x arm with d_z (exact 95% CI) and d_av.
+
+    Columns: measure, arm, n, mean_pre, mean_post, mean_change, t (pre - post), df, p, p_bonferroni, d_z,
+    d_z_low, d_z_high, d_av. d_z = mean change / SD of the changes (equals |t| / sqrt(n)); d_av = mean change /
+    average of the pre and post SDs. Uses ``helpers.stats.paired_tests`` when the statistics module offers it.
+    """
+    try:
+        from helpers import stats as team_stats  # the statistics engineers' module, when present
+    except ImportError:
+        team_stats = None
+    if team_stats is not None and hasattr(team_stats, "paired_tests"):
+        table = team_stats.paired_tests(wide)
+        needed = {"measure", "arm", "n", "d_z", "d_z_low", "d_z_high", "p"}
+        if needed.issubset(table.columns):
+            return table
+    return _paired_effects_scipy(wide, n_tests=n_tests)
+
+
+def mean_ci(values: pd.Series, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and t-based confidence interval."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    m = float(x.mean()) if n else math.nan
+    if n < 2:
+        return m, math.nan, math.nan
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n)
+    return m, m - half, m + half
+
+
+# --------------------------------------------------------------------------------------------------------------
+# figure 1: participant flow
+# --------------------------------------------------------------------------------------------------------------
+FLOW_KEYS = {
+    "total": "flow.n_total",
+    "cp": "flow.n_cp",
+    "hc": "flow.n_hc",
+    "trial": "flow.n_trial",
+    "baseline_only": "flow.n_cp_baseline_only",
+    "mbpm_allocated": "flow.n_mbpm_allocated",
+    "wl_allocated": "flow.n_wl_allocated",
+    "mbpm_lost": "flow.n_mbpm_lost",
+    "wl_lost": "flow.n_wl_lost",
+    "mbpm_analysed": "flow.n_mbpm_analysed",
+    "wl_analysed": "flow.n_wl_analysed",
+    "mbpm_oxytocin": "flow.n_mbpm_analysed_oxytocin",
+    "wl_oxytocin": "flow.n_wl_analysed_oxytocin",
+}
+
+
+def upstream_results(build_dir: str | Path = "build", exclude: Iterable[str] = ("05_discussion_figures",)) -> dict:
+    """Values of the results fragments already written in ``build_dir/results`` (the merged file comes later)."""
+    values: dict = {}
+    for path in sorted((io.project_path(build_dir) / "results").glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("notebook", path.stem) not in set(exclude):
+            values.update(doc.get("values", {}))
+    return values
+
+
+def flow_counts(results: Mapping[str, object], keys: Mapping[str, str] = FLOW_KEYS) -> dict[str, int | None]:
+    """The flow diagram's counts from the results file (missing keys become None and are drawn as 'n = ?')."""
+    out: dict[str, int | None] = {}
+    for name, key in keys.items():
+        value = results.get(key)
+        out[name] = int(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
+    return out
+
+
+def _n(value: int | None) -> str:
+    return "?" if value is None else f"{value}"
+
+
+def _box(ax, x: float, y: float, w: float, h: float, text: str, color: str = "#FFFFFF") -> None:
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.004,rounding_size=0.012",
+            linewidth=0.6, edgecolor="#333333", facecolor=color,
+        )
+    )
+    ax.text(x, y, text, ha="center", va="center", fontsize=6.5, linespacing=1.25)
+
+
+def _arrow(ax, x0: float, y0: float, x1: float, y1: float) -> None:
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "-|>", "lw": 0.6, "color": "#333333",
+                                                              "shrinkA": 0, "shrinkB": 0, "mutation_scale": 6})
+
+
+def plot_flow(counts: Mapping[str, int | None]) -> plt.Figure:
+    """CONSORT-style participant flow; every number comes from ``counts`` (see :func:`flow_counts`)."""
+    c = counts
+    fig, ax = plt.subplots(figsize=figure_size(DOUBLE_COLUMN_MM, 120))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    w, h = 0.26, 0.105
+    tint_cp, tint_hc = "#FBE3D6", "#D5F0E7"
+    tint_mbpm, tint_wl = "#D6E6F3", "#FBEBCC"
+    _box(ax, 0.5, 0.93, 0.34, h, f"Participants enrolled\nn = {_n(c['total'])}")
+    _box(ax, 0.30, 0.76, w, h, f"Chronic-pain patients (CP)\nn = {_n(c['cp'])}", tint_cp)
+    _box(ax, 0.80, 0.76, w, h, f"Healthy controls (HC)\nn = {_n(c['hc'])}\nbaseline visit only", tint_hc)
+    _arrow(ax, 0.5, 0.93 - h / 2, 0.30, 0.76 + h / 2)
+    _arrow(ax, 0.5, 0.93 - h / 2, 0.80, 0.76 + h / 2)
+    _box(ax, 0.30, 0.59, w, h, f"Enrolled in the trial\nn = {_n(c['trial'])}\n(not randomised)", tint_cp)
+    _box(ax, 0.60, 0.59, 0.20, h, f"Baseline visit only\nn = {_n(c['baseline_only'])}", tint_cp)
+    _arrow(ax, 0.30, 0.76 - h / 2, 0.30, 0.59 + h / 2)
+    _arrow(ax, 0.30 + w / 2, 0.76, 0.60, 0.59 + h / 2)
+    _box(ax, 0.15, 0.42, w, h, f"Allocated to MBPM\nn = {_n(c['mbpm_allocated'])}", tint_mbpm)
+    _box(ax, 0.47, 0.42, w, h, f"Allocated to wait-list\nn = {_n(c['wl_allocated'])}", tint_wl)
+    _arrow(ax, 0.30, 0.59 - h / 2, 0.15, 0.42 + h / 2)
+    _arrow(ax, 0.30, 0.59 - h / 2, 0.47, 0.42 + h / 2)
+    lost_text = "Lost (drop-out, attendance,\nsaliva quality)\nn = {}"
+    _box(ax, 0.15, 0.25, w, h, lost_text.format(_n(c["mbpm_lost"])))
+    _box(ax, 0.47, 0.25, w, h, lost_text.format(_n(c["wl_lost"])))
+    _arrow(ax, 0.15, 0.42 - h / 2, 0.15, 0.25 + h / 2)
+    _arrow(ax, 0.47, 0.42 - h / 2, 0.47, 0.25 + h / 2)
+    _box(
+        ax, 0.15, 0.08, w, h,
+        f"Analysed, MBPM\nn = {_n(c['mbpm_analysed'])} (oxytocin n = {_n(c['mbpm_oxytocin'])})", tint_mbpm,
+    )
+    _box(
+        ax, 0.47, 0.08, w, h,
+        f"Analysed, wait-list\nn = {_n(c['wl_analysed'])} (oxytocin n = {_n(c['wl_oxytocin'])})", tint_wl,
+    )
+    _arrow(ax, 0.15, 0.25 - h / 2, 0.15, 0.08 + h / 2)
+    _arrow(ax, 0.47, 0.25 - h / 2, 0.47, 0.08 + h / 2)
+    ax.text(0.88, 0.59, "Baseline comparison:\nCP vs HC", ha="center", va="center", fontsize=6.5, style="italic",
+            color="#555555")
+    ax.text(0.80, 0.25, "Trial analysis:\nMBPM vs wait-list,\npre vs post", ha="center", va="center", fontsize=6.5,
+            style="italic", color="#555555")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# figure 2: trajectories
+# --------------------------------------------------------------------------------------------------------------
+def plot_trajectories(long: pd.DataFrame, measures: Iterable[str] = ANALYTES, labels: Mapping[str, str] = ANALYTE_LABELS,
+                      unit: str = "pg/mL", log_scale: bool = True, ncols: int = 3) -> plt.Figure:
+    """Pre/post values per measure by arm: thin lines per patient, group mean with 95% CI on top."""
+    measures = [m for m in measures if m in set(long["measure"])]
+    nrows = max(1, math.ceil(len(measures) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=figure_size(DOUBLE_COLUMN_MM, 58 * nrows + 8), squeeze=False)
+    offsets = {"MBPM": -0.12, "WL": 0.12}
+    xpos = {"pre": 0.0, "post": 1.0}
+    for ax in axes.flat[len(measures):]:
+        ax.set_visible(False)
+    for ax, measure in zip(axes.flat, measures, strict=False):
+        data = long[long["measure"] == measure]
+        for arm in ARMS:
+            sub = data[data["arm"] == arm]
+            color = ARM_COLORS[arm]
+            for _, patient in sub.groupby("record_id"):
+                patient = patient.set_index("visit").reindex(VISITS)
+                ax.plot([xpos[v] + offsets[arm] for v in VISITS], patient["value"].to_numpy(), color=color,
+                        alpha=0.28, linewidth=0.5)
+            means = [mean_ci(sub.loc[sub["visit"] == v, "value"]) for v in VISITS]
+            x = [xpos[v] + offsets[arm] for v in VISITS]
+            m = np.array([mm[0] for mm in means])
+            err = np.array([[mm[0] - mm[1] for mm in means], [mm[2] - mm[0] for mm in means]])
+            ax.errorbar(x, m, yerr=err, color=color, linewidth=1.6, marker="o", markersize=3.2, capsize=2, zorder=5)
+        ax.set_xticks([0, 1], ["Pre", "Post"])
+        ax.set_xlim(-0.45, 1.45)
+        if log_scale and (data["value"] > 0).all():
+            ax.set_yscale("log")
+            plain = ticker.FuncFormatter(lambda v, _pos: f"{v:g}")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.set_title(labels.get(measure, measure))
+        ax.set_ylabel(f"{unit}, log scale" if ax.get_yscale() == "log" else unit)
+        counts = ", ".join(f"{ARM_LABELS[a]} n = {data.loc[data['arm'] == a, 'record_id'].nunique()}" for a in ARMS)
+        ax.text(0.5, 0.99, counts, transform=ax.transAxes, ha="center", va="top", fontsize=5.8, color="#444444")
+    handles = [plt.Line2D([], [], color=ARM_COLORS[a], marker="o", markersize=3.2, linewidth=1.6) for a in ARMS]
+    fig.legend(handles, [f"{ARM_LABELS[a]}: mean and 95% CI (thin lines: individual patients)" for a in ARMS],
+               loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(pad=0.4, h_pad=0.8, w_pad=0.8, rect=(0, 0.05, 1, 1))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# figure 3: forest plot of within-group effect sizes
+# --------------------------------------------------------------------------------------------------------------
+def plot_forest(effects: pd.DataFrame, measures: Iterable[str] = ANALYTES,
+                labels: Mapping[str, str] = ANALYTE_LABELS) -> plt.Figure:
+    """d_z with 95% CI per measure x arm (positive = value rose from pre to post)."""
+    measures = [m for m in measures if m in set(effects["measure"])]
+    fig, ax = plt.subplots(figsize=figure_size(SINGLE_COLUMN_MM, 14 + 11 * len(measures)))
+    offsets = {"MBPM": -0.16, "WL": 0.16}
+    for i, measure in enumerate(measures):
+        for arm in ARMS:
+            row = effects[(effects["measure"] == measure) & (effects["arm"] == arm)]
+            if row.empty:
+                continue
+            row = row.iloc[0]
+            y = i + offsets[arm]
+            ax.plot([row["d_z_low"], row["d_z_high"]], [y, y], color=ARM_COLORS[arm], linewidth=1.1)
+            ax.plot(row["d_z"], y, marker="s" if arm == "MBPM" else "o", color=ARM_COLORS[arm], markersize=3.5,
+                    label=ARM_LABELS[arm] if i == 0 else None)
+    ax.axvline(0, color="#555555", linewidth=0.6, linestyle="--")
+    for edge in (-0.8, -0.5, -0.2, 0.2, 0.5, 0.8):
+        ax.axvline(edge, color="#DDDDDD", linewidth=0.4, zorder=0)
+    ax.set_yticks(range(len(measures)), [labels.get(m, m) for m in measures])
+    ax.invert_yaxis()
+    ax.set_xlabel("Within-group effect size d$_z$ (post − pre), 95% CI")
+    ax.legend(frameon=False, loc="lower right", handlelength=1.0)
+    fig.tight_layout(pad=0.4)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------------------
+# figure 4: change-change associations
+# --------------------------------------------------------------------------------------------------------------
+def change_table(bio_wide: pd.DataFrame, score_wide: pd.DataFrame, analyte: str = "oxytocin",
+                 scores: Iterable[str] = ("sfmpq_total", "bdi_total")) -> pd.DataFrame:
+    """One row per patient: arm, change in ``analyte`` and change in each score (complete pairs only)."""
+    a = bio_wide[bio_wide["measure"] == analyte][["record_id", "arm", "change"]].rename(
+        columns={"change": f"{analyte}_change"})
+    s = score_wide[score_wide["measure"].isin(list(scores))].pivot_table(
+        index="record_id", columns="measure", values="change")
+    s.columns = [f"{c}_change" for c in s.columns]
+    return a.merge(s.reset_index(), on="record_id", how="inner")
+
+
+def plot_change_scatter(changes: pd.DataFrame, analyte: str = "oxytocin",
+                        scores: Iterable[str] = ("sfmpq_total", "bdi_total")) -> plt.Figure:
+    """Change in ``analyte`` (x) against change in each score (y), coloured by arm, with a pooled OLS line."""
+    scores = list(scores)
+    fig, axes = plt.subplots(1, len(scores), figsize=figure_size(DOUBLE_COLUMN_MM, 66), squeeze=False)
+    xcol = f"{analyte}_change"
+    for ax, score in zip(axes.flat, scores, strict=True):
+        ycol = f"{score}_change"
+        data = changes[[xcol, ycol, "arm"]].dropna()
+        for arm in ARMS:
+            sub = data[data["arm"] == arm]
+            ax.scatter(sub[xcol], sub[ycol], s=12, color=ARM_COLORS[arm], edgecolor="white", linewidth=0.3,
+                       marker="s" if arm == "MBPM" else "o", label=f"{ARM_LABELS[arm]} (n = {len(sub)})", zorder=3)
+        if len(data) >= 3:
+            fit = stats.linregress(data[xcol], data[ycol])
+            xs = np.linspace(data[xcol].min(), data[xcol].max(), 50)
+            ax.plot(xs, fit.intercept + fit.slope * xs, color="#333333", linewidth=0.9)
+            r = pooled_correlation(data, xcol, ycol)
+            ax.set_title(f"Pooled Pearson r = {r['r']:.2f}, p = {r['p']:.3f} (n = {r['n']})", fontsize=6.5)
+        ax.axhline(0, color="#BBBBBB", linewidth=0.5, zorder=0)
+        ax.axvline(0, color="#BBBBBB", linewidth=0.5, zorder=0)
+        ax.set_xlabel(f"Change in {ANALYTE_LABELS.get(analyte, analyte).lower()} (pg/mL, post − pre)")
+        ax.set_ylabel(f"Change in {SCORE_LABELS.get(score, score)}")
+    handles, labels_ = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels_, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(pad=0.4, w_pad=1.5, rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def effects_markdown(effects: pd.DataFrame, labels: Mapping[str, str] = ANALYTE_LABELS) -> str:
+    """The forest plot's numbers as a Markdown pipe table (aggregate values only)."""
+    rows = ["| Analyte | Arm | n | t | p | p (Bonferroni) | d_z [95% CI] | d_av |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    order = {m: i for i, m in enumerate(ANALYTES)}
+    eff = effects.assign(_o=effects["measure"].map(order)).sort_values(["_o", "arm"])
+    for _, r in eff.iterrows():
+        rows.append(
+            f"| {labels.get(r['measure'], r['measure'])} | {ARM_LABELS.get(r['arm'], r['arm'])} | {int(r['n'])} | "
+            f"{r['t']:.3f} | {r['p']:.3f} | {r['p_bonferroni']:.3f} | "
+            f"{r['d_z']:.2f} [{r['d_z_low']:.2f}, {r['d_z_high']:.2f}] | {r['d_av']:.2f} |"
+        )
+    return "\n".join(rows)
