@@ -245,22 +245,38 @@ def _paired_effects_scipy(wide: pd.DataFrame, n_tests: int | None = None) -> pd.
     return out
 
 
+def _paired_effects_team(wide: pd.DataFrame, group_tests) -> pd.DataFrame:
+    """The statistics module's post hoc table (``posthoc_paired``), renamed to this module's columns, plus CIs."""
+    data = wide.melt(id_vars=["record_id", "arm", "measure"], value_vars=["pre", "post"], var_name="visit")
+    data = data.pivot_table(index=["record_id", "arm", "visit"], columns="measure", values="value").reset_index()
+    data.columns.name = None
+    measures = [m for m in wide["measure"].unique()]
+    table = group_tests.posthoc_paired(data, measures, subject="record_id", within="visit", group="arm",
+                                       levels=list(ARMS), correction="bonferroni", family="biomarkers")
+    out = table.rename(columns={"group": "arm", "dv": "measure", "T": "t", "dof": "df", "pval": "p",
+                                "p_adj": "p_bonferroni", "mean_diff": "mean_change"})
+    cis = [dz_confidence_interval(-t, int(n)) if np.isfinite(t) else (math.nan, math.nan)
+           for t, n in zip(out["t"], out["n"], strict=True)]
+    out["d_z_low"] = [c[0] for c in cis]
+    out["d_z_high"] = [c[1] for c in cis]
+    return out
+
+
 def paired_effects(wide: pd.DataFrame, n_tests: int | None = None) -> pd.DataFrame:
     """Within-group pre/post paired t-tests per measure x arm with d_z (exact 95% CI) and d_av.
 
-    Columns: measure, arm, n, mean_pre, mean_post, mean_change, t (pre - post), df, p, p_bonferroni, d_z,
-    d_z_low, d_z_high, d_av. d_z = mean change / SD of the changes (equals |t| / sqrt(n)); d_av = mean change /
-    average of the pre and post SDs. Uses ``helpers.stats.paired_tests`` when the statistics module offers it.
+    Columns include: measure, arm, n, mean_pre, mean_post, mean_change, t (pre - post, SPSS sign), df, p,
+    p_bonferroni, d_z, d_z_low, d_z_high, d_av. d_z = mean change / SD of the changes (equals |t| / sqrt(n)).
+    The tests and effect sizes come from the statistics module (``helpers.stats.group_tests.posthoc_paired``,
+    whose d_av divides by the mean of the pre and post SDs) when it is importable; otherwise they are computed
+    here with scipy (d_av then divides by the root mean square of the two SDs, a close variant).
     """
     try:
-        from helpers import stats as team_stats  # the statistics engineers' module, when present
-    except ImportError:
-        team_stats = None
-    if team_stats is not None and hasattr(team_stats, "paired_tests"):
-        table = team_stats.paired_tests(wide)
-        needed = {"measure", "arm", "n", "d_z", "d_z_low", "d_z_high", "p"}
-        if needed.issubset(table.columns):
-            return table
+        from helpers.stats import group_tests
+    except ImportError:  # the statistics module is not installed in this checkout
+        group_tests = None
+    if group_tests is not None and hasattr(group_tests, "posthoc_paired"):
+        return _paired_effects_team(wide, group_tests)
     return _paired_effects_scipy(wide, n_tests=n_tests)
 
 

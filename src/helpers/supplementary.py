@@ -1,0 +1,382 @@
+"""The HTML supplementary, built without Quarto: nbconvert pages of the executed notebooks plus an index page.
+
+``build_supplementary(build_dir, out_dir)`` writes into ``out_dir`` (default ``<build_dir>/supplementary``):
+
+* ``notebooks/<name>.html`` for every executed notebook in ``<build_dir>/notebooks``: nbconvert's ``lab`` template,
+  outputs shown, each code cell folded into a ``<details>`` element (open it to read the code);
+* ``index.html``: links to those pages, the reproduction table (each result the source article reports beside this
+  run's value, from ``results.json`` and ``paper_values.csv``), the data-quality summary, the robustness tables and
+  the other Markdown tables in ``<build_dir>/tables``, and provenance (git commit, SHA-256 of every raw input file,
+  package versions, run date, parameters).
+
+Privacy: real study data are confidential. Unless ``show_rows`` is true the data-quality section shows counts per
+file, rule and action only (no record ids, no raw values). Every string that comes from the data or the results
+is HTML-escaped before it reaches a page.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import html
+import importlib.metadata
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import yaml
+
+from helpers import io
+
+__data_files__ = ["paper_values.csv"]
+
+PAPER_VALUES = Path(__file__).with_name("paper_values.csv")
+PACKAGES = (
+    "python", "numpy", "pandas", "scipy", "statsmodels", "pingouin", "matplotlib", "seaborn", "pandera",
+    "pyarrow", "papermill", "nbconvert", "nbformat", "ipykernel", "snakemake", "mbpm-report",
+)
+NOTEBOOK_TITLES = {
+    "01_ingest": "Ingest and validation of the raw files",
+    "02_scoring": "Questionnaire scoring",
+    "03_baseline": "Baseline comparison: chronic pain vs healthy controls (Table 1)",
+    "04_trial_rmanova": "Trial analysis: mixed repeated-measures ANOVA, post hoc tests, robustness (Table 2)",
+    "05_discussion_figures": "Figures",
+}
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1100px; margin: 2rem auto;
+       padding: 0 1rem; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.88rem; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.notice { background: #fff6d6; border-left: 4px solid #e69f00; padding: 0.6rem 0.9rem; }
+.muted { color: #666; font-size: 0.9rem; }
+code { background: #f4f4f4; padding: 0 0.2rem; }
+tr.missing td { color: #999; }
+"""
+
+FOLD_CSS = """
+<style>
+details.code-fold { margin: 0.2rem 0 0.4rem 0; }
+details.code-fold > summary { cursor: pointer; color: #0072B2; font-size: 0.85rem; font-family: system-ui, sans-serif; }
+</style>
+"""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# notebooks
+# --------------------------------------------------------------------------------------------------------------
+FOLD_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{% block input_group -%}
+{%- set tags = cell.metadata.get('tags', []) -%}
+<details class="code-fold"><summary>
+{%- if 'injected-parameters' in tags -%}Code: parameters of this run
+{%- elif 'parameters' in tags -%}Code: default parameters
+{%- else -%}Code{%- endif -%}
+</summary>
+{{ super() }}
+</details>
+{%- endblock input_group %}
+"""
+
+
+def notebook_html(path: str | Path) -> str:
+    """nbconvert HTML (lab template) of an executed notebook: outputs shown, each code cell folded (<details>).
+
+    The fold is a small template extending nbconvert's ``lab`` template, so syntax highlighting and nbconvert's
+    own output sanitising stay as they are.
+    """
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(path), as_version=4)
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"mbpm_fold.html.j2": FOLD_TEMPLATE})],
+        template_file="mbpm_fold.html.j2",
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return body.replace("</head>", FOLD_CSS + "</head>", 1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# sections of the index page
+# --------------------------------------------------------------------------------------------------------------
+def _esc(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def html_table(df: pd.DataFrame, numeric: tuple[str, ...] = ()) -> str:
+    """A small escaped HTML table (every cell goes through html.escape)."""
+    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
+    body = []
+    for _, row in df.iterrows():
+        cells = "".join(
+            f'<td class="num">{_esc(_fmt(row[c]))}</td>' if c in numeric else f"<td>{_esc(_fmt(row[c]))}</td>"
+            for c in df.columns
+        )
+        cls = ' class="missing"' if "status" in df.columns and row["status"] == "not computed" else ""
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def load_paper_values(path: str | Path = PAPER_VALUES) -> pd.DataFrame:
+    """The source article's reported results: key, quantity, paper_value, relation ('=' or '<': the paper prints
+    only a bound), paper_text (the paper's wording), source (section or table), tolerance (for 'close')."""
+    return pd.read_csv(path, dtype={"key": str, "quantity": str, "relation": str, "paper_text": str, "source": str})
+
+
+def reproduction_table(results: dict, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each reported result beside this run's value (``results``: the merged results file)."""
+    paper = load_paper_values() if paper is None else paper
+    rows = []
+    for _, p in paper.iterrows():
+        value = results.get(p["key"])
+        run = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if run is not None and not math.isfinite(run):
+            run = None
+        paper_value = float(p["paper_value"]) if pd.notna(p["paper_value"]) else None
+        if run is None:
+            status = "not computed"
+            diff = None
+        elif p.get("relation") == "<":  # the paper prints only a bound, e.g. p < 0.001
+            diff = None
+            status = "close" if paper_value is not None and run < paper_value else "differs"
+        else:
+            diff = run - paper_value if paper_value is not None else None
+            tol = float(p["tolerance"]) if pd.notna(p.get("tolerance")) else None
+            status = "close" if diff is not None and tol is not None and abs(diff) <= tol else "differs"
+        rows.append({
+            "quantity": p["quantity"], "paper (as printed)": p["paper_text"],
+            "paper value": f"{p.get('relation', '=')} {_fmt(paper_value)}".lstrip("= ") if paper_value is not None
+            else None,
+            "this run": run, "difference": diff, "status": status, "source": p["source"], "results key": p["key"],
+        })
+    return pd.DataFrame(rows)
+
+
+def data_quality_section(build: Path, show_rows: bool) -> str:
+    path = build / "data" / "data_quality.parquet"
+    if not path.exists():
+        return '<p class="muted">No data-quality table in this build.</p>'
+    dq = pd.read_parquet(path)
+    if dq.empty:
+        return "<p>The ingest step recorded no soft data problems.</p>"
+    group_cols = [c for c in ("file", "rule", "action") if c in dq.columns]
+    summary = dq.groupby(group_cols, dropna=False).size().reset_index(name="records") if group_cols else None
+    parts = [
+        f"<p>The ingest step recorded {len(dq)} soft problems (values it kept, corrected or set aside without "
+        "stopping). Counts per file, rule and action:</p>"
+    ]
+    if summary is not None:
+        parts.append(html_table(summary, numeric=("records",)))
+    if show_rows:
+        parts.append("<p><strong>Private review (show_rows = true): the full table, participant level.</strong></p>")
+        parts.append(html_table(dq))
+    else:
+        parts.append(
+            '<p class="muted">Participant-level rows (record ids, raw values) are hidden because '
+            "<code>show_rows</code> is false; set it to true only for a private review build.</p>"
+        )
+    return "\n".join(parts)
+
+
+def markdown_html(text: str) -> str:
+    """Markdown (pipe tables included) to HTML, with any raw HTML in the text escaped."""
+    import mistune
+
+    return mistune.create_markdown(escape=True, plugins=["table"])(text)
+
+
+def tables_section(build: Path) -> tuple[str, str]:
+    """(robustness tables HTML, other tables HTML) from ``<build>/tables/*.md``."""
+    robust, other = [], []
+    for path in sorted((build / "tables").glob("*.md")):
+        block = f'<h3 id="{_esc(path.stem)}">{_esc(path.stem)}</h3>\n{markdown_html(path.read_text(encoding="utf-8"))}'
+        (robust if "robust" in path.stem else other).append(block)
+    none = '<p class="muted">None in this build.</p>'
+    return ("\n".join(robust) or none), ("\n".join(other) or none)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def git_commit(root: Path) -> str:
+    """HEAD commit, with '(uncommitted changes)' when the working tree differs; 'unknown' outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> pd.DataFrame:
+    rows = []
+    for name in names:
+        if name == "python":
+            import platform
+
+            rows.append({"package": "python", "version": platform.python_version()})
+            continue
+        try:
+            rows.append({"package": name, "version": importlib.metadata.version(name)})
+        except importlib.metadata.PackageNotFoundError:
+            rows.append({"package": name, "version": "not installed"})
+    return pd.DataFrame(rows)
+
+
+def run_date() -> str:
+    """UTC date-time of this build; ``SOURCE_DATE_EPOCH`` (reproducible-builds convention) fixes it."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch else dt.datetime.now(dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def notebook_parameters(build: Path) -> pd.DataFrame:
+    """The parameters papermill injected into each executed notebook."""
+    rows = []
+    for path in sorted((build / "notebooks").glob("*.ipynb")):
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+        for name, value in sorted((meta.get("parameters") or {}).items()):
+            rows.append({"notebook": path.stem, "parameter": name, "value": json.dumps(value)})
+    return pd.DataFrame(rows, columns=["notebook", "parameter", "value"])
+
+
+def provenance_section(build: Path, raw_dir: Path, params_path: Path) -> str:
+    root = io.project_root()
+    raw_rows = [
+        {"file": str(p.relative_to(raw_dir)), "bytes": p.stat().st_size, "sha256": sha256(p)}
+        for p in sorted(raw_dir.rglob("*")) if p.is_file()
+    ]
+    raw = pd.DataFrame(raw_rows, columns=["file", "bytes", "sha256"])
+    params = yaml.safe_load(params_path.read_text(encoding="utf-8")) if params_path.exists() else {}
+    params_df = pd.DataFrame([{"parameter": k, "value": json.dumps(v)} for k, v in (params or {}).items()])
+    return "\n".join([
+        "<table><tbody>",
+        f"<tr><th>git commit</th><td><code>{_esc(git_commit(root))}</code></td></tr>",
+        f"<tr><th>run date</th><td>{_esc(run_date())}</td></tr>",
+        f"<tr><th>raw data folder</th><td><code>{_esc(raw_dir.relative_to(root) if raw_dir.is_relative_to(root) else raw_dir)}</code></td></tr>",
+        "</tbody></table>",
+        "<h3>Raw input files</h3>",
+        html_table(raw, numeric=("bytes",)) if raw_rows else '<p class="muted">No raw files found.</p>',
+        f"<h3>Default parameters (<code>{_esc(params_path.name)}</code>)</h3>",
+        html_table(params_df) if not params_df.empty else '<p class="muted">No parameter file.</p>',
+        "<h3>Parameters each notebook ran with</h3>",
+        html_table(notebook_parameters(build)),
+        "<h3>Package versions</h3>",
+        html_table(package_versions()),
+    ])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the whole supplementary
+# --------------------------------------------------------------------------------------------------------------
+def build_supplementary(build_dir: str | Path = "build", out_dir: str | Path | None = None, *,
+                        raw_dir: str | Path = "data/raw", params_path: str | Path = "config/params.yaml",
+                        show_rows: bool | None = None) -> Path:
+    """Write the HTML supplementary for ``build_dir`` into ``out_dir``; returns the index page's path.
+
+    ``show_rows`` defaults to the ``show_rows`` entry of ``params_path`` (false unless a private-review build).
+    """
+    build = io.project_path(build_dir)
+    out = io.project_path(out_dir) if out_dir is not None else build / "supplementary"
+    raw = io.project_path(raw_dir)
+    params_file = io.project_path(params_path)
+    if show_rows is None:
+        params = yaml.safe_load(params_file.read_text(encoding="utf-8")) if params_file.exists() else {}
+        show_rows = bool((params or {}).get("show_rows", False))
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+
+    links = []
+    for path in sorted((build / "notebooks").glob("*.ipynb")):
+        page = out / "notebooks" / f"{path.stem}.html"
+        page.write_text(notebook_html(path), encoding="utf-8")
+        title = NOTEBOOK_TITLES.get(path.stem, path.stem)
+        links.append(f'<li><a href="notebooks/{_esc(page.name)}">{_esc(path.stem)}</a>: {_esc(title)}</li>')
+
+    results_path = build / "results.json"
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
+    repro = reproduction_table(results)
+    n_done = int((repro["status"] != "not computed").sum())
+    robust_html, other_html = tables_section(build)
+
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Supplementary material: MBPM trial reproduction</title>
+<style>{CSS}</style>
+</head>
+<body>
+<h1>Supplementary material</h1>
+<p>Mindfulness-Based Pain Management and salivary oxytocin, cytokines and DHEA-S in chronic pain: a reproducible
+re-analysis.</p>
+<p class="notice"><strong>Synthetic data.</strong> The data shipped with this compendium are simulated to resemble
+the published study; they are not the participants' data. Numbers below describe the simulation unless the real
+export was placed in the raw-data folder.</p>
+
+<h2 id="notebooks">Executed notebooks</h2>
+<p>Each page is the notebook exactly as the pipeline executed it (code folded: open “Code” to read it).</p>
+<ul>
+{chr(10).join(links) or '<li class="muted">No executed notebooks in this build.</li>'}
+</ul>
+
+<h2 id="reproduction">Reproduction of the reported results</h2>
+<p>Each result the source article reports, as printed there, beside the value this run computed (results file
+<code>results.json</code>). {n_done} of {len(repro)} reported results are computed by this build. On synthetic data
+the values are expected to land near, not on, the printed ones; “close” means within the tolerance listed in
+<code>paper_values.csv</code>.</p>
+{html_table(repro, numeric=("paper value", "this run", "difference"))}
+
+<h2 id="data-quality">Data quality</h2>
+{data_quality_section(build, show_rows)}
+
+<h2 id="robustness">Robustness analyses</h2>
+{robust_html}
+
+<h2 id="tables">Other tables</h2>
+{other_html}
+
+<h2 id="provenance">Provenance</h2>
+{provenance_section(build, raw, params_file)}
+</body>
+</html>
+"""
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def read_paper_values_rows(path: str | Path = PAPER_VALUES) -> list[dict]:
+    """The paper-values file as a list of dicts (for tests and the manuscript)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
