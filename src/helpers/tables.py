@@ -1,0 +1,273 @@
+"""Manuscript tables: Table 1 (CP vs HC), Table 2 (pre/post within arms), ANOVA and robustness tables.
+
+Each ``*_table`` function turns a tidy statistics frame (from :mod:`helpers.stats`) into a display frame of
+strings formatted as a journal prints them: mean (SD) to two decimals, test statistics to three, p to three
+decimals or "< 0.001". :func:`save_table` writes the display frame as a Markdown pipe table
+(``build_dir/tables/<label>.md``, notes below the table) and the full-precision statistics frame as parquet
+(``build_dir/tables/<label>.parquet``) and returns the Markdown for ``IPython.display.Markdown``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from helpers import io
+
+ANALYTES = ["oxytocin", "il1b", "il6", "il8", "tnfa", "dheas"]
+ANALYTE_LABELS = {
+    "oxytocin": "Oxytocin",
+    "il1b": "IL-1β",
+    "il6": "IL-6",
+    "il8": "IL-8",
+    "tnfa": "TNF-α",
+    "dheas": "DHEA-S",
+}
+
+# Clinical scores in the order of the paper's Table 1 (then the remaining ones), with display labels.
+SCORE_LABELS = {
+    "promis_pain_interference": "PROMIS-29 pain interference (raw)",
+    "promis_pain_intensity": "PROMIS-29 pain intensity (0-10)",
+    "promis_physical_function": "PROMIS-29 physical function (raw)",
+    "promis_anxiety": "PROMIS-29 anxiety (raw)",
+    "promis_depression": "PROMIS-29 depression (raw)",
+    "promis_fatigue": "PROMIS-29 fatigue (raw)",
+    "promis_sleep_disturbance": "PROMIS-29 sleep disturbance (raw)",
+    "promis_social_roles": "PROMIS-29 social roles (raw)",
+    "sfmpq_total": "McGill pain (SF-MPQ total)",
+    "sfmpq_sensory": "SF-MPQ sensory",
+    "sfmpq_affective": "SF-MPQ affective",
+    "pam_raw": "PAM-13 raw sum",
+    "pam_mean": "PAM-13 item mean",
+    "pam_activation": "PAM-13 activation (0-100)",
+    "pcs_total": "Pain Catastrophizing Scale total",
+    "pcs_rumination": "PCS rumination",
+    "pcs_magnification": "PCS magnification",
+    "pcs_helplessness": "PCS helplessness",
+    "bdi_total": "BDI-II total",
+    "maia_noticing": "MAIA Noticing",
+    "maia_not_distracting": "MAIA Not-Distracting",
+    "maia_not_worrying": "MAIA Not-Worrying",
+    "maia_attention_regulation": "MAIA Attention Regulation",
+    "maia_emotional_awareness": "MAIA Emotional Awareness",
+    "maia_self_regulation": "MAIA Self-Regulation",
+    "maia_body_listening": "MAIA Body Listening",
+    "maia_trusting": "MAIA Trusting",
+    "ffmq_observing": "FFMQ Observing",
+    "ffmq_describing": "FFMQ Describing",
+    "ffmq_acting_with_awareness": "FFMQ Acting with awareness",
+    "ffmq_nonjudging": "FFMQ Non-judging",
+    "ffmq_nonreactivity": "FFMQ Non-reactivity",
+    "ffmq_total": "FFMQ total",
+}
+CLINICAL_SCORES = list(SCORE_LABELS)
+DEMOGRAPHIC_LABELS = {"age": "Age (years)", "gender": "Gender", "race": "Race", "ethnicity": "Ethnicity"}
+LABELS = {**DEMOGRAPHIC_LABELS, **SCORE_LABELS, **{a: f"{lab} (pg/mL)" for a, lab in ANALYTE_LABELS.items()}}
+
+
+def label(name: str) -> str:
+    """Display label of a score, analyte or demographic column (the name itself when unknown)."""
+    return LABELS.get(name, name)
+
+
+# --- number formats ------------------------------------------------------------------------------------------------
+
+def fmt_num(x: float, decimals: int = 2) -> str:
+    """A number to ``decimals`` places; "" for missing. Negative zero is printed as zero."""
+    if x is None or (isinstance(x, float) and not np.isfinite(x)) or pd.isna(x):
+        return ""
+    s = f"{float(x):.{decimals}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s
+
+
+def fmt_mean_sd(mean: float, sd: float, decimals: int = 2) -> str:
+    """``mean (SD)``, e.g. "12.50 (3.01)"."""
+    if pd.isna(mean):
+        return ""
+    return f"{fmt_num(mean, decimals)} ({fmt_num(sd, decimals)})" if not pd.isna(sd) else fmt_num(mean, decimals)
+
+
+def fmt_p(p: float, decimals: int = 3) -> str:
+    """p to three decimals, "< 0.001" below 0.001; "" for missing."""
+    if p is None or pd.isna(p):
+        return ""
+    floor = 10 ** -decimals
+    return f"< {floor:.{decimals}f}" if p < floor else f"{p:.{decimals}f}"
+
+
+def fmt_ci(est: float, lo: float, hi: float, decimals: int = 2) -> str:
+    """``est [lo, hi]``."""
+    if pd.isna(est):
+        return ""
+    return f"{fmt_num(est, decimals)} [{fmt_num(lo, decimals)}, {fmt_num(hi, decimals)}]"
+
+
+def fmt_df(df1: float, df2: float | None = None, decimals: int = 2) -> str:
+    """Degrees of freedom: whole numbers without decimals, corrected (fractional) ones to ``decimals``."""
+    def one(d):
+        if d is None or pd.isna(d):
+            return ""
+        return str(int(round(d))) if abs(d - round(d)) < 1e-9 else f"{d:.{decimals}f}"
+    return one(df1) if df2 is None or pd.isna(df2) else f"{one(df1)}, {one(df2)}"
+
+
+def to_markdown(display: pd.DataFrame, notes: Sequence[str] = ()) -> str:
+    """A display frame (strings) as a Markdown pipe table, followed by its notes, one paragraph each."""
+    body = display.to_markdown(index=False, disable_numparse=True)
+    return body + ("\n\n" + "\n\n".join(notes) if notes else "") + "\n"
+
+
+def save_table(display: pd.DataFrame, label_: str, build_dir: str = "build", data: pd.DataFrame | None = None,
+               notes: Sequence[str] = ()) -> str:
+    """Write ``tables/<label>.md`` (display + notes) and ``tables/<label>.parquet`` (``data``, the full-precision
+    statistics, or the display frame when not given) under ``build_dir``; return the Markdown."""
+    md = to_markdown(display, notes)
+    out = io.project_path(build_dir) / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{label_}.md").write_text(md, encoding="utf-8")
+    io.write_table((data if data is not None else display).reset_index(drop=True), out / f"{label_}.parquet")
+    return md
+
+
+# --- Table 1 -------------------------------------------------------------------------------------------------------
+
+def _test_cells(row: Mapping) -> dict:
+    if row["test"] == "ANOVA":
+        return {"Test": "ANOVA", "Statistic": f"F = {fmt_num(row['stat'], 3)}",
+                "df": fmt_df(row["df1"], row["df2"])}
+    return {"Test": "Kruskal-Wallis", "Statistic": f"H = {fmt_num(row['stat'], 3)}", "df": fmt_df(row["df1"])}
+
+
+def table1(comparisons: pd.DataFrame, categorical: Sequence[tuple[str, pd.DataFrame, pd.DataFrame]] = (),
+           levels: Sequence[str] = ("CP", "HC"), sections: Mapping[str, Sequence[str]] | None = None,
+           ) -> pd.DataFrame:
+    """Display frame of Table 1.
+
+    ``comparisons``: :func:`helpers.stats.compare_groups_many` output (continuous measures, any order).
+    ``categorical``: ``(var, counts, test)`` from :func:`helpers.stats.crosstab_test`, shown as n (%) per group
+    with Pearson's chi-square. ``sections``: heading -> list of dv names, to group rows under bold headings
+    (measures absent from ``comparisons`` are skipped).
+    """
+    a, b = (str(x).lower() for x in levels)
+    cols = ["Measure", f"{levels[0]} n", f"{levels[0]} mean (SD)", f"{levels[1]} n", f"{levels[1]} mean (SD)",
+            "Test", "Statistic", "df", "p", "", "Hedges' g [95% CI]"]
+    rows: list[dict] = []
+    by_dv = comparisons.set_index("dv")
+
+    def continuous(dv):
+        r = by_dv.loc[dv]
+        rows.append({"Measure": label(dv), cols[1]: str(int(r[f"n_{a}"])),
+                     cols[2]: fmt_mean_sd(r[f"mean_{a}"], r[f"sd_{a}"]), cols[3]: str(int(r[f"n_{b}"])),
+                     cols[4]: fmt_mean_sd(r[f"mean_{b}"], r[f"sd_{b}"]), **_test_cells(r), "p": fmt_p(r["pval"]),
+                     "": r["stars"], cols[10]: fmt_ci(r["g"], r["g_ci_low"], r["g_ci_high"])})
+
+    def cat(var, counts, test):
+        t = test.iloc[0]
+        rows.append({"Measure": f"{label(var)}, n (%)", "Test": "χ²" if np.isfinite(t["chi2"]) else "",
+                     "Statistic": f"χ² = {fmt_num(t['chi2'], 3)}" if np.isfinite(t["chi2"]) else "",
+                     "df": fmt_df(t["dof"]) if np.isfinite(t["chi2"]) else "", "p": fmt_p(t["pval"]),
+                     "": ""})
+        totals = counts.sum(axis=0)
+        for category, r in counts.iterrows():
+            rows.append({"Measure": f"  {category}",
+                         cols[1]: f"{int(r[levels[0]])} ({100 * r[levels[0]] / totals[levels[0]]:.1f}%)",
+                         cols[3]: f"{int(r[levels[1]])} ({100 * r[levels[1]] / totals[levels[1]]:.1f}%)"})
+
+    cats = {var: (counts, test) for var, counts, test in categorical}
+    if sections is None:
+        sections = {"": list(by_dv.index) + list(cats)}
+    for heading, members in sections.items():
+        present = [m for m in members if m in by_dv.index or m in cats]
+        if not present:
+            continue
+        if heading:
+            rows.append({"Measure": f"**{heading}**"})
+        for m in present:
+            if m in cats:
+                cat(m, *cats[m])
+            else:
+                continuous(m)
+    return pd.DataFrame(rows, columns=cols).fillna("")
+
+
+def table1_notes(center: str, alpha: float, min_expected: float | None = None) -> list[str]:
+    """Footnotes of Table 1 naming the rule, the Levene centring and the effect size."""
+    centre = ("the group mean (Levene's original test, as SPSS)" if center == "mean"
+              else "the group median (Brown-Forsythe, R car's default)")
+    notes = [f"*Note.* Levene's test of equal variances centred on {centre}; when it was not significant "
+             f"(p ≥ {alpha:g}) the groups were compared by one-way ANOVA, otherwise by the Kruskal-Wallis H test "
+             "(the paper's rule). Hedges' g: CP minus HC in pooled-SD units, 95% CI after Hedges & Olkin (1985). "
+             "Categorical variables: Pearson's χ² test of independence without continuity correction. "
+             "\\* p < 0.05, \\*\\* p < 0.01, \\*\\*\\* p < 0.001 (unadjusted)."]
+    if min_expected is not None and np.isfinite(min_expected) and min_expected < 5:
+        notes.append(f"Some expected cell counts of the χ² tests are below 5 (smallest {min_expected:.2f}): "
+                     "those p-values are approximate.")
+    return notes
+
+
+# --- Table 2 -------------------------------------------------------------------------------------------------------
+
+def table2(posthoc: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Display frame of Table 2 from :func:`helpers.stats.posthoc_paired` output (one or several families
+    concatenated): one row per measure x group, measures in ``order`` (default: as they come)."""
+    adj = {"bonferroni": "p (Bonferroni)", "holm": "p (Holm)", "fdr_bh": "p (FDR)"}
+    method = str(posthoc["correction"].iloc[0]) if "correction" in posthoc else "bonferroni"
+    cols = ["Measure", "Group", "n", "Pre mean (SD)", "Post mean (SD)", "t", "df", "p", adj.get(method, "p adj."),
+            "", "d_z", "d_av"]
+    order = list(order) if order is not None else list(dict.fromkeys(posthoc["dv"]))
+    rows = []
+    for dv in order:
+        sub = posthoc[posthoc["dv"] == dv]
+        for i, (_, r) in enumerate(sub.iterrows()):
+            rows.append({"Measure": label(dv) if i == 0 else "", "Group": r["group"], "n": str(int(r["n"])),
+                         "Pre mean (SD)": fmt_mean_sd(r["mean_pre"], r["sd_pre"]),
+                         "Post mean (SD)": fmt_mean_sd(r["mean_post"], r["sd_post"]),
+                         "t": fmt_num(r["T"], 3), "df": fmt_df(r["dof"]), "p": fmt_p(r["pval"]),
+                         cols[8]: fmt_p(r["p_adj"]), "": _stars(r["p_adj"]),
+                         "d_z": fmt_num(r["d_z"]), "d_av": fmt_num(r["d_av"])})
+    return pd.DataFrame(rows, columns=cols).fillna("")
+
+
+def _stars(p):
+    from helpers.stats.group_tests import stars
+
+    return stars(p)
+
+
+def table2_notes(posthoc: pd.DataFrame) -> list[str]:
+    """Footnotes of Table 2: sign convention, the correction families, the two d's."""
+    fams = posthoc.groupby("family", sort=False)["family_size"].first()
+    method = {"bonferroni": "Bonferroni", "holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}.get(
+        str(posthoc["correction"].iloc[0]), str(posthoc["correction"].iloc[0]))
+    fam_text = "; ".join(f"{name}: {int(k)} tests" for name, k in fams.items())
+    return [f"*Note.* Paired t-tests on complete pairs, t = (pre − post) / SE as in SPSS's pair order, so a rise "
+            f"gives a negative t. {method}-adjusted p within each family ({fam_text}; groups × measures). "
+            "Stars refer to the adjusted p. d_z = mean change / SD of the changes (= |t|/√n); d_av = mean change / "
+            "mean of the pre and post SDs (Lakens 2013); both positive when values rose."]
+
+
+# --- ANOVA tables --------------------------------------------------------------------------------------------------
+
+def anova_table(tab: pd.DataFrame, columns: Mapping[str, tuple[str, str]], effect_col: str = "Source",
+                effect_labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Generic display of an ANOVA-like table. ``columns`` maps source column -> (display name, format) where
+    format is ``"p"``, ``"df"``, ``"int"``, ``"str"`` or a number of decimals as a string (``"3"``)."""
+    out = pd.DataFrame()
+    for col, (name, fmt) in columns.items():
+        if col not in tab:
+            continue
+        v = tab[col]
+        if fmt == "p":
+            out[name] = v.map(fmt_p)
+        elif fmt == "df":
+            out[name] = v.map(lambda d: fmt_df(d))
+        elif fmt == "int":
+            out[name] = v.map(lambda d: "" if pd.isna(d) else str(int(d)))
+        elif fmt == "str":
+            out[name] = v.astype(str).map(lambda s: (effect_labels or {}).get(s, s)) if col == effect_col \
+                else v.astype(str)
+        else:
+            out[name] = v.map(lambda d, k=int(fmt): fmt_num(d, k))
+    return out.fillna("")
