@@ -61,12 +61,6 @@ class Key:
         """One row per item (index, key order): reverse, min, max."""
         return self.table.drop_duplicates("item").set_index("item").loc[self.items, ["reverse", "min", "max"]]
 
-    @functools.cached_property
-    def membership(self) -> np.ndarray:
-        """Items x scales 0/1 matrix: which item enters which score."""
-        m = pd.crosstab(self.table["item"], self.table["scale"]).reindex(index=self.items, columns=self.scales)
-        return m.to_numpy(dtype=float)
-
 
 def _keys_dir():
     return resources.files("helpers") / "keys"
@@ -112,44 +106,56 @@ def _where(items: pd.DataFrame, row: int) -> str:
     return f"participant {found['record_id']}, visit {found['visit']}"
 
 
-def _numeric_items(key: Key, items: pd.DataFrame) -> np.ndarray:
-    """The instrument's item responses as a float matrix; text that is not a number raises."""
+def _numeric_column(key: Key, items: pd.DataFrame, col: str) -> np.ndarray:
+    """One item column as float numbers (a copy); text that is not a number raises."""
+    column = items[col]
+    if not pd.api.types.is_numeric_dtype(column):
+        as_num = pd.to_numeric(column, errors="coerce")
+        bad = as_num.isna().to_numpy() & column.notna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataValidationError(
+                f"{key.instrument}: {_where(items, row)}, item {col}: value {column.iat[row]!r} is not a "
+                f"number (rule: numeric response, keys/{key.instrument}.csv)"
+            )
+        column = as_num
+    return column.to_numpy(dtype=float, na_value=np.nan, copy=True)
+
+
+def _check_range(key: Key, item: str, x: np.ndarray, items: pd.DataFrame) -> None:
+    """Raise on a response that is not a whole number within the key's range or a not-applicable code."""
+    lo, hi = float(key.ranges.at[item, "min"]), float(key.ranges.at[item, "max"])
+    na_codes = key.meta.get("not_applicable") or []
+    # NaN fails every comparison, so unanswered items pass
+    bad = (x < lo) | (x > hi) | (x != np.floor(x))
+    if na_codes:
+        bad &= ~np.isin(x, na_codes)
+    bad &= ~np.isnan(x)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        allowed = f"{lo:g}-{hi:g}"
+        if na_codes:
+            allowed += f" or not-applicable code {', '.join(str(c) for c in na_codes)}"
+        more = f" ({len(rows) - 1} more out-of-range responses to this item)" if len(rows) > 1 else ""
+        raise DataValidationError(
+            f"{key.instrument}: {_where(items, int(rows[0]))}, item {item}: value {x[rows[0]]:g} is outside "
+            f"the response range {allowed} (rule: keys/{key.instrument}.csv){more}"
+        )
+
+
+def _keyed_columns(key: Key, items: pd.DataFrame) -> dict[str, np.ndarray]:
     absent = [c for c in key.items if c not in items.columns]
     if absent:
         raise DataValidationError(f"{key.instrument}: item columns missing from the export: {', '.join(absent)}")
-    block = items[key.items]
-    for col in block.columns:
-        if not pd.api.types.is_numeric_dtype(block[col]):
-            as_num = pd.to_numeric(block[col], errors="coerce")
-            bad = as_num.isna().to_numpy() & block[col].notna().to_numpy()
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise DataValidationError(
-                    f"{key.instrument}: {_where(items, row)}, item {col}: value {block[col].iat[row]!r} is not a "
-                    f"number (rule: numeric response, keys/{key.instrument}.csv)"
-                )
-            block = block.assign(**{col: as_num})
-    return block.to_numpy(dtype=float, na_value=np.nan, copy=True)
-
-
-def _check_ranges(key: Key, x: np.ndarray, items: pd.DataFrame) -> None:
-    """Raise on any response that is not a whole number within the key's range or a not-applicable code."""
-    ranges = key.ranges
-    lo, hi = ranges["min"].to_numpy(float), ranges["max"].to_numpy(float)
-    na_codes = np.asarray(key.meta.get("not_applicable") or [], dtype=float)
-    answered = ~np.isnan(x)
-    bad = answered & ((x < lo) | (x > hi) | (x != np.floor(x))) & ~np.isin(x, na_codes)
-    if bad.any():
-        rows, cols = np.nonzero(bad)
-        item = key.items[cols[0]]
-        allowed = f"{int(lo[cols[0]])}-{int(hi[cols[0]])}"
-        if na_codes.size:
-            allowed += f" or not-applicable code {', '.join(str(int(c)) for c in na_codes)}"
-        more = f" ({len(rows) - 1} more out-of-range responses)" if len(rows) > 1 else ""
-        raise DataValidationError(
-            f"{key.instrument}: {_where(items, int(rows[0]))}, item {item}: value {x[rows[0], cols[0]]:g} is outside "
-            f"the response range {allowed} (rule: keys/{key.instrument}.csv){more}"
-        )
+    na_codes = key.meta.get("not_applicable") or []
+    out = {}
+    for item, (reverse, lo, hi) in zip(key.items, key.ranges.itertuples(index=False), strict=True):
+        x = _numeric_column(key, items, item)
+        _check_range(key, item, x, items)
+        if na_codes:
+            x[np.isin(x, na_codes)] = np.nan
+        out[item] = (lo + hi) - x if reverse else x
+    return out
 
 
 def keyed_responses(instrument: str, items: pd.DataFrame) -> pd.DataFrame:
@@ -159,28 +165,18 @@ def keyed_responses(instrument: str, items: pd.DataFrame) -> pd.DataFrame:
     ``items``; raises :class:`DataValidationError` naming participant, visit, item and value for a response
     outside the key's range.
     """
-    key = load_key(instrument)
-    x = _numeric_items(key, items)
-    _check_ranges(key, x, items)
-    na_codes = key.meta.get("not_applicable") or []
-    if na_codes:
-        x = np.where(np.isin(x, na_codes), np.nan, x)
-    ranges = key.ranges
-    rev = ranges["reverse"].to_numpy()
-    x[:, rev] = (ranges["min"].to_numpy(float) + ranges["max"].to_numpy(float))[rev] - x[:, rev]
-    return pd.DataFrame(x, index=items.index, columns=key.items)
+    return pd.DataFrame(_keyed_columns(load_key(instrument), items), index=items.index)
 
 
-def _scale_scores(key: Key, keyed: pd.DataFrame) -> dict[str, np.ndarray]:
-    x = keyed.to_numpy()
-    answered = ~np.isnan(x)
-    totals = np.where(answered, x, 0.0) @ key.membership
-    n_answered = answered.astype(float) @ key.membership
-    n_items = key.membership.sum(axis=0)
+def _scale_scores(key: Key, keyed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    answered = {item: ~np.isnan(x) for item, x in keyed.items()}
+    filled = {item: np.where(answered[item], x, 0.0) for item, x in keyed.items()}
     out = {}
-    for j, scale in enumerate(key.scales):
+    for scale, members in key.table.groupby("scale", sort=False)["item"]:
         rule = key.meta["scales"][scale]
-        total, n_ans, n = totals[:, j], n_answered[:, j], n_items[j]
+        n = len(members)
+        total = np.sum([filled[i] for i in members], axis=0)
+        n_ans = np.sum([answered[i] for i in members], axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             if rule["rule"] == "mean":
                 value = total / n_ans
@@ -266,8 +262,7 @@ def score(
         raise ValueError("activation_table applies to the PAM-13 only")
     if promis_t_table is not None and instrument != "promis29":
         raise ValueError("promis_t_table applies to the PROMIS-29 only")
-    keyed = keyed_responses(instrument, items)
-    values = _scale_scores(key, keyed)
+    values = _scale_scores(key, _keyed_columns(key, items))
     scores = pd.DataFrame(values, index=items.index)
     if "severity" in key.meta:
         scores[key.meta["severity"]["column"]] = _severity(key, values)
