@@ -141,7 +141,7 @@ run_case <- function(data, dv, subject, within, between, out) {
     if (length(wf) == 0) next
     d <- prod(sapply(wf, function(w) nlevels(data[[w]]) - 1))
     add("univariate", term, "eps_lb", "both", 1 / d)
-    if (term %in% rownames(adj)) {
+    if (d > 1) {
       gg <- adj[term, "GG eps"]
       add("univariate", term, c("eps_gg", "p_gg"), "both", c(gg, adj[term, "Pr(>F[GG])"]))
       add("univariate", term, c("eps_hf", "p_hf"), "car", c(adj[term, "HF eps"], adj[term, "Pr(>F[HF])"]))

@@ -180,7 +180,9 @@ def _mv_stats(eig: np.ndarray, q: int, df_res: float) -> dict:
     return out
 
 
-def _mauchly(S: np.ndarray, df_err: float, n_cells: int, convention: str) -> tuple[float, float, float, float]:
+def _mauchly(
+    S: np.ndarray, df_err: float, n_cells: int, convention: str
+) -> tuple[float, float, float, float]:
     """Mauchly's (1940) W, chi-square, df, p for error SSCP ``S`` in an orthonormal basis (d x d).
 
     chi2 = -(n - (2d^2 + d + 2) / (6d)) ln W, n = error df, df = d(d+1)/2 - 1. SPSS: p = P(chi2_df > chi2).
@@ -197,7 +199,13 @@ def _mauchly(S: np.ndarray, df_err: float, n_cells: int, convention: str) -> tup
     dfc = d * (d + 1) / 2 - 1
     p1 = stats.chi2.sf(chi2, dfc)
     if convention == "car":
-        w2 = (d + 2) * (d - 1) * (d - 2) * (2 * d**3 + 6 * d**2 + 3 * n_cells + 2) / (288 * (df_err * d * rho) ** 2)
+        w2 = (
+            (d + 2)
+            * (d - 1)
+            * (d - 2)
+            * (2 * d**3 + 6 * d**2 + 3 * n_cells + 2)
+            / (288 * (df_err * d * rho) ** 2)
+        )
         p = p1 + w2 * (stats.chi2.sf(chi2, dfc + 4) - p1)
     else:
         p = p1
@@ -344,11 +352,15 @@ def mixed_anova(
     cols = [subject, dv, *within, *between]
     missing_cols = [c for c in cols if c not in data.columns]
     if missing_cols:
-        raise DataValidationError(f"mixed_anova: column(s) {missing_cols} not in the data (columns: {list(data.columns)})")
+        raise DataValidationError(
+            f"mixed_anova: column(s) {missing_cols} not in the data (columns: {list(data.columns)})"
+        )
     if len(set(cols)) != len(cols):
         raise ValueError(f"mixed_anova: subject, dv, within and between must be distinct columns, got {cols}")
     if not pd.api.types.is_numeric_dtype(data[dv]) or pd.api.types.is_bool_dtype(data[dv]):
-        raise DataValidationError(f"mixed_anova: dependent variable {dv!r} must be numeric, dtype is {data[dv].dtype}")
+        raise DataValidationError(
+            f"mixed_anova: dependent variable {dv!r} must be numeric, dtype is {data[dv].dtype}"
+        )
 
     df = data[cols]
     for c in [subject, *within, *between]:
@@ -370,7 +382,9 @@ def mixed_anova(
     w_codes = [pd.Categorical(df[w], categories=lv).codes for w, lv in zip(within, w_levels, strict=True)]
     shape = tuple(len(lv) for lv in w_levels)
     n_cells = int(np.prod(shape))
-    cell_codes = np.ravel_multi_index(tuple(w_codes), shape) if len(within) > 1 else w_codes[0].astype(np.intp)
+    cell_codes = (
+        np.ravel_multi_index(tuple(w_codes), shape) if len(within) > 1 else w_codes[0].astype(np.intp)
+    )
 
     def cell_name(k: int) -> str:
         idx = np.unravel_index(k, shape)
@@ -380,7 +394,10 @@ def mixed_anova(
     counts = np.bincount(flat, minlength=n_all * n_cells)
     dup = np.flatnonzero(counts > 1)
     if dup.size:
-        shown = "; ".join(f"subject {subj_ids[k // n_cells]!r} at {cell_name(k % n_cells)} ({counts[k]} rows)" for k in dup[:10])
+        shown = "; ".join(
+            f"subject {subj_ids[k // n_cells]!r} at {cell_name(k % n_cells)} ({counts[k]} rows)"
+            for k in dup[:10]
+        )
         raise DataValidationError(
             f"mixed_anova: {dup.size} subject x within cell(s) have more than one row (unbalanced within cells; "
             f"aggregate replicates first): {shown}"
@@ -413,7 +430,8 @@ def mixed_anova(
     if incomplete.size:
         if not complete_cases:
             shown = "; ".join(
-                f"subject {subj_ids[i]!r}: " + ", ".join(f"[{cell_name(k)}]" for k in np.flatnonzero(miss[i])[:4])
+                f"subject {subj_ids[i]!r}: "
+                + ", ".join(f"[{cell_name(k)}]" for k in np.flatnonzero(miss[i])[:4])
                 + (" ..." if miss[i].sum() > 4 else "")
                 for i in incomplete[:10]
             )
@@ -425,10 +443,7 @@ def mixed_anova(
         keep = ~miss.any(axis=1)
         dropped = [subj_ids[i] for i in incomplete]
         Y = Y[keep]
-        subj_used = subj_ids[keep]
         b_codes_subj = [c[keep] for c in b_codes_subj]
-    else:
-        subj_used = subj_ids
     N = Y.shape[0]
 
     # ---- between design: intercept + contr.sum, full factorial -----------------------------------------------
@@ -456,7 +471,9 @@ def mixed_anova(
                 )
                 for k in np.flatnonzero(g_n == 0)
             ]
-            raise DataValidationError(f"mixed_anova: between-subject cell(s) with no complete subject: {empty}")
+            raise DataValidationError(
+                f"mixed_anova: between-subject cell(s) with no complete subject: {empty}"
+            )
         n_groups = int(g_n.size)
     else:
         n_groups = 1
@@ -514,8 +531,17 @@ def mixed_anova(
                 eps_hf = min(1.0, eps_hf_rep)
                 w, chi2, dfc, p_m = _mauchly(E, df_res, n_cells, convention)
                 sph_rows.append(
-                    {"effect": wname, "d": d, "w": w, "chi2": chi2, "df": dfc, "p": p_m, "eps_gg": eps_gg,
-                     "eps_hf": eps_hf_rep, "eps_lb": 1 / d}
+                    {
+                        "effect": wname,
+                        "d": d,
+                        "w": w,
+                        "chi2": chi2,
+                        "df": dfc,
+                        "p": p_m,
+                        "eps_gg": eps_gg,
+                        "eps_hf": eps_hf_rep,
+                        "eps_lb": 1 / d,
+                    }
                 )
             else:
                 eps_gg = eps_hf_rep = eps_hf = 1.0
@@ -534,9 +560,17 @@ def mixed_anova(
             df1, df2 = q * d, df_res * d
             f = (ss / df1) / (sse / df2)
             row = {
-                "effect": effect, "kind": "within" if wname else "between",
-                "ss": ss, "df": float(df1), "ms": ss / df1, "ss_error": sse, "df_error": float(df2),
-                "ms_error": sse / df2, "f": f, "p": float(stats.f.sf(f, df1, df2)), "pes": ss / (ss + sse),
+                "effect": effect,
+                "kind": "within" if wname else "between",
+                "ss": ss,
+                "df": float(df1),
+                "ms": ss / df1,
+                "ss_error": sse,
+                "df_error": float(df2),
+                "ms_error": sse / df2,
+                "f": f,
+                "p": float(stats.f.sf(f, df1, df2)),
+                "pes": ss / (ss + sse),
             }
             for tag, eps in (("gg", eps_gg), ("hf", eps_hf), ("lb", 1 / d if wname else np.nan)):
                 row[f"eps_{tag}"] = eps_hf_rep if tag == "hf" else eps
@@ -554,8 +588,16 @@ def mixed_anova(
                 for test in _MV_TESTS:
                     val, fv, d1, d2, pes = res[test]
                     mv_rows.append(
-                        {"effect": effect, "test": test, "value": val, "f": fv, "df1": float(d1), "df2": float(d2),
-                         "p": float(stats.f.sf(fv, d1, d2)) if np.isfinite(fv) else np.nan, "pes": pes}
+                        {
+                            "effect": effect,
+                            "test": test,
+                            "value": val,
+                            "f": fv,
+                            "df1": float(d1),
+                            "df2": float(d2),
+                            "p": float(stats.f.sf(fv, d1, d2)) if np.isfinite(fv) else np.nan,
+                            "pes": pes,
+                        }
                     )
 
     # generalised eta squared, all factors manipulated (afex's default): SS / (SS + sum of all error SS)
@@ -563,31 +605,63 @@ def mixed_anova(
     uni = pd.DataFrame(uni_rows)
     uni["ges"] = uni["ss"] / (uni["ss"] + sse_total)
     uni.loc[uni["effect"] == "(Intercept)", "ges"] = np.nan
-    order = ["effect", "kind", "ss", "df", "ms", "ss_error", "df_error", "ms_error", "f", "p", "pes", "ges",
-             "eps_gg", "df1_gg", "df2_gg", "p_gg", "eps_hf", "df1_hf", "df2_hf", "p_hf", "eps_lb", "df1_lb",
-             "df2_lb", "p_lb"]
+    order = [
+        "effect",
+        "kind",
+        "ss",
+        "df",
+        "ms",
+        "ss_error",
+        "df_error",
+        "ms_error",
+        "f",
+        "p",
+        "pes",
+        "ges",
+        "eps_gg",
+        "df1_gg",
+        "df2_gg",
+        "p_gg",
+        "eps_hf",
+        "df1_hf",
+        "df2_hf",
+        "p_hf",
+        "eps_lb",
+        "df1_lb",
+        "df2_lb",
+        "p_lb",
+    ]
     uni = uni[order]
     mv = pd.DataFrame(mv_rows, columns=["effect", "test", "value", "f", "df1", "df2", "p", "pes"])
-    sph = pd.DataFrame(sph_rows, columns=["effect", "d", "w", "chi2", "df", "p", "eps_gg", "eps_hf", "eps_lb"])
+    sph = pd.DataFrame(
+        sph_rows, columns=["effect", "d", "w", "chi2", "df", "p", "eps_gg", "eps_hf", "eps_lb"]
+    )
 
     # ---- descriptive: n per group, cell means --------------------------------------------------------------
     if between:
-        keys = pd.MultiIndex.from_arrays([pd.Categorical.from_codes(c, lv) for lv, c in b_present], names=between)
+        keys = pd.MultiIndex.from_arrays(
+            [pd.Categorical.from_codes(c, lv) for lv, c in b_present], names=between
+        )
         n_per_group = pd.Series(1, index=keys).groupby(level=list(range(len(between))), observed=True).size()
         n_per_group = n_per_group.rename("n").reset_index()
     else:
         n_per_group = pd.DataFrame({"n": [N]})
-    long = pd.DataFrame(Y, columns=pd.MultiIndex.from_product(w_levels, names=within))
-    long.index = pd.Index(subj_used, name=subject)
+    rows_subj = np.repeat(np.arange(N), n_cells)
+    rows_cell = np.tile(np.arange(n_cells), N)
+    cols_cm = {}
     for b, (lv, c) in zip(between, b_present, strict=True):
-        long[b] = pd.Categorical.from_codes(c, lv)
-    if between:
-        stacked = long.set_index(between, append=True).stack(list(range(len(within))), future_stack=True)
-        grp = stacked.groupby(level=[*between, *within], observed=True, sort=False)
-    else:
-        stacked = long.stack(list(range(len(within))), future_stack=True)
-        grp = stacked.groupby(level=within, observed=True, sort=False)
-    cell_means = grp.agg(["mean", "std", "count"]).rename(columns={"std": "sd", "count": "n"}).reset_index()
+        cols_cm[b] = pd.Categorical.from_codes(c[rows_subj], lv)
+    cell_idx = np.unravel_index(rows_cell, shape)
+    for w, lv, ci in zip(within, w_levels, cell_idx, strict=True):
+        cols_cm[w] = pd.Categorical.from_codes(ci, lv)
+    cols_cm[dv] = Y.ravel()
+    cell_means = (
+        pd.DataFrame(cols_cm)
+        .groupby([*between, *within], observed=True, sort=True)[dv]
+        .agg(["mean", "std", "count"])
+        .rename(columns={"std": "sd", "count": "n"})
+        .reset_index()
+    )
 
     return MixedAnovaResult(
         univariate=uni,
@@ -646,10 +720,13 @@ def time_group_anova(
     >>> time_group_anova(d, "bdi", "id", time="visit", group="arm")["effect"].tolist()
     ['arm', 'visit', 'arm:visit']
     """
-    res = mixed_anova(data, dv, subject, within=[time], between=group, convention=convention,
-                      complete_cases=complete_cases)
-    out = res.univariate.loc[res.univariate["effect"] != "(Intercept)",
-                             ["effect", "f", "df", "df_error", "p", "pes", "ges", "ss", "ss_error"]].copy()
+    res = mixed_anova(
+        data, dv, subject, within=[time], between=group, convention=convention, complete_cases=complete_cases
+    )
+    out = res.univariate.loc[
+        res.univariate["effect"] != "(Intercept)",
+        ["effect", "f", "df", "df_error", "p", "pes", "ges", "ss", "ss_error"],
+    ].copy()
     out.insert(0, "dv", dv)
     out["n"] = res.n_subjects
     out["n_dropped"] = res.n_dropped
