@@ -435,36 +435,41 @@ def _baseline_analytes(rng: np.random.Generator, roster: pd.DataFrame) -> pd.Dat
     a = assays()
     n = len(roster)
     hc = (roster["cohort"] == "HC").to_numpy()
-    best, best_score = None, np.inf
-    for _ in range(d["candidate_draws"] if n <= 1000 else 2):
-        z = _standardise(rng.normal(size=(n, len(ANALYTES))), hc.astype(int))
-        values = np.empty_like(z)
-        for j, analyte in enumerate(ANALYTES):
-            med, lsd = a[analyte]["median_pg_ml"], a[analyte]["log_sd"]
-            hc_sd = d[analyte].get("hc_log_sd", lsd)
-            log_v = np.where(hc, np.log(med / d[analyte]["cp_hc_ratio"]) + hc_sd * z[:, j], np.log(med) + lsd * z[:, j])
-            values[:, j] = np.exp(log_v)
-        score = _baseline_pattern_distance(values, hc)
-        if score < best_score:
-            best, best_score = values, score
-    return pd.DataFrame(best, columns=list(ANALYTES), index=roster["record_id"].to_numpy())
+    k = d["candidate_draws"] if n <= 1000 else 2
+    z = rng.normal(size=(k, n, len(ANALYTES)))
+    for c in range(k):
+        z[c] = _standardise(z[c], hc.astype(int))
+    med = np.array([a[x]["median_pg_ml"] for x in ANALYTES])
+    lsd = np.array([a[x]["log_sd"] for x in ANALYTES])
+    hc_sd = np.array([d[x].get("hc_log_sd", a[x]["log_sd"]) for x in ANALYTES])
+    ratio = np.array([d[x]["cp_hc_ratio"] for x in ANALYTES])
+    log_v = np.where(hc[None, :, None], np.log(med / ratio) + hc_sd * z, np.log(med) + lsd * z)
+    values = np.exp(log_v)
+    best = int(np.argmin(_baseline_pattern_distance(values, hc)))
+    return pd.DataFrame(values[best], columns=list(ANALYTES), index=roster["record_id"].to_numpy())
 
 
-def _baseline_pattern_distance(values: np.ndarray, hc: np.ndarray) -> float:
-    """How far a draw is from the published baseline pattern (IL-8 AUC; no other analyte differs; IL-8 Levene)."""
+def _baseline_pattern_distance(values: np.ndarray, hc: np.ndarray) -> np.ndarray:
+    """Distance of each candidate draw (axis 0) from the published baseline pattern.
+
+    IL-8: AUC P(CP > HC) near the target and unequal variances (Levene, mean-centred, p < 0.05); other analytes:
+    no cohort difference (Kruskal-Wallis p > 0.10). Two-group Kruskal-Wallis H is computed from the rank sum
+    (no ties in continuous draws): H = 12 (U - n1 n2 / 2)^2 / (n1 n2 (N + 1)).
+    """
     target = design()["analytes"]["il8_auc_target"]
-    distance = 0.0
-    for j, analyte in enumerate(ANALYTES):
-        cp_v, hc_v = values[~hc, j], values[hc, j]
-        u = stats.mannwhitneyu(cp_v, hc_v).statistic
-        auc = u / (len(cp_v) * len(hc_v))
-        p = stats.kruskal(cp_v, hc_v).pvalue
-        if analyte == "il8":
-            distance += abs(auc - target) * 10
-            distance += 0 if stats.levene(cp_v, hc_v, center="mean").pvalue < 0.05 else 1
-        else:
-            distance += 0 if p > 0.10 else 1
-    return distance
+    n_cp, n_hc = (~hc).sum(), hc.sum()
+    ranks = stats.rankdata(values, axis=1)
+    u = ranks[:, ~hc, :].sum(axis=1) - n_cp * (n_cp + 1) / 2
+    auc = u / (n_cp * n_hc)
+    h = 12 * (u - n_cp * n_hc / 2) ** 2 / (n_cp * n_hc * (len(hc) + 1))
+    p = stats.chi2.sf(h, 1)
+    dev = np.abs(values - np.where(hc[None, :, None], values[:, hc, :].mean(axis=1, keepdims=True),
+                                   values[:, ~hc, :].mean(axis=1, keepdims=True)))
+    levene_p = stats.f_oneway(dev[:, ~hc, :], dev[:, hc, :], axis=1).pvalue
+    il8 = ANALYTES.index("il8")
+    others = np.delete(np.arange(len(ANALYTES)), il8)
+    return (100 * np.abs(auc[:, il8] - target) + (levene_p[:, il8] >= 0.05)
+            + (p[:, others] <= 0.10).sum(axis=1))
 
 
 def _analyte_changes(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.DataFrame) -> pd.DataFrame:
@@ -480,19 +485,24 @@ def _analyte_changes(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.Dat
         lost = sub["_lost"].to_numpy()
         ids = sub["record_id"].to_numpy()
         base = pre.loc[ids].to_numpy()
-        raw = base * rng.normal(size=base.shape)  # changes scale with the person's level
         cc = core & ~lost
-        z = np.zeros_like(raw)
-        z[cc] = _whiten(_standardise(raw[cc]))
         other = ~core
-        z[other] = rng.normal(size=(other.sum(), len(ANALYTES)))
-        # analysed patients with one value lost sit at their arm's mean change: the per-analyte paired tests on
-        # all available pairs then differ from the complete-case design only through n
         mean = np.array([d[x]["change"][arm][0] for x in ANALYTES])
         sd = mean / np.array([d[x]["change"][arm][1] for x in ANALYTES])
-        change = mean + z * sd
-        value = base + change
+        r = d["change_correlation"]
+        chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), r) + (1 - r) * np.eye(len(ANALYTES)))
         floor = np.array([1.3 * a[x]["llod"] for x in ANALYTES])
+        for _ in range(200):  # redraw until no complete case would fall below the assay's floor
+            # changes scale with the person's level; correlated across analytes (shared saliva flow rate)
+            raw = base * (rng.normal(size=base.shape) @ chol.T)
+            z = np.zeros_like(raw)
+            z[cc] = _whiten(_standardise(raw[cc])) @ chol.T
+            z[other] = rng.normal(size=(other.sum(), len(ANALYTES))) @ chol.T
+            # analysed patients with one value lost sit at their arm's mean change: the per-analyte paired tests
+            # on all available pairs then differ from the complete-case design only through n
+            value = base + mean + z * sd
+            if (value[cc] > floor).all():
+                break
         post.loc[ids] = np.maximum(value, floor)
         z_out.loc[ids] = z[:, 0]
     return post, z_out
