@@ -22,12 +22,17 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import yaml
 from matplotlib import ticker
 from matplotlib.patches import FancyBboxPatch
 from scipy import optimize, stats
 
 from helpers import io
 
+__data_files__ = ["assays.yaml", "paper_values.csv"]
+
+ASSAYS_YAML = Path(__file__).with_name("assays.yaml")
+PAPER_VALUES = Path(__file__).with_name("paper_values.csv")
 MM = 1 / 25.4
 SINGLE_COLUMN_MM = 85.0
 DOUBLE_COLUMN_MM = 174.0
@@ -525,3 +530,40 @@ def effects_markdown(effects: pd.DataFrame, labels: Mapping[str, str] = ANALYTE_
             f"{r['d_z']:.2f} [{r['d_z_low']:.2f}, {r['d_z_high']:.2f}] | {r['d_av']:.2f} |"
         )
     return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# methods table and the published values the discussion checks
+# --------------------------------------------------------------------------------------------------------------
+def _num_text(x: float) -> str:
+    return f"{x:,.2f}".rstrip("0").rstrip(".") if x < 100 else f"{x:,.0f}"
+
+
+def assay_markdown(path: str | Path = ASSAYS_YAML) -> str:
+    """Assay characteristics (replicates, lower limit of sensitivity, range) as a Markdown table."""
+    spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    rows = ["| Analyte | Replicates | Lower limit of sensitivity (pg/mL) | Upper end of range (pg/mL) |",
+            "|---|---:|---:|---:|"]
+    for analyte in ANALYTES:
+        a = spec[analyte]
+        rows.append(f"| {ANALYTE_LABELS[analyte]} | {a.get('replicates', '')} | {_num_text(float(a['llod']))} | "
+                    f"{_num_text(float(a['uloq']))} |")
+    return "\n".join(rows)
+
+
+def paper_checks(path: str | Path = PAPER_VALUES, n_tests: int = 12) -> dict[str, tuple[float, str]]:
+    """Quantities derived from the article's printed values (key -> (value, description)) for the discussion.
+
+    d_z implied by a printed paired t: |t| / sqrt(df + 1); Bonferroni p over ``n_tests`` from a printed p.
+    """
+    paper = pd.read_csv(path).set_index("key")["paper_value"].astype(float)
+    out: dict[str, tuple[float, str]] = {
+        "paper.pam.cp_mean": (paper["t1.pam_raw.cp_mean"], "PAM, CP mean as printed in the article's Table 1"),
+        "paper.pam.hc_mean": (paper["t1.pam_mean.hc_mean"], "PAM, HC mean as printed in the article's Table 1"),
+    }
+    for stem, name in (("rm.posthoc.oxytocin.mbpm", "oxytocin_mbpm"), ("rm.posthoc.il1b.wl", "il1b_wl")):
+        t, df, p, d = (paper[f"{stem}.{x}"] for x in ("t", "df", "p", "d"))
+        out[f"paper.{name}.d"] = (d, f"Cohen's d as printed, {name}")
+        out[f"paper.{name}.dz_from_t"] = (abs(t) / math.sqrt(df + 1), f"|t| / sqrt(n) from the printed t, {name}")
+        out[f"paper.{name}.p_bonferroni"] = (min(1.0, p * n_tests), f"printed p x {n_tests} (Bonferroni), {name}")
+    return out
