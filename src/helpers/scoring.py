@@ -31,6 +31,7 @@ import pandas as pd
 import pingouin as pg
 import yaml
 
+from helpers.io import project_path
 from helpers.validation import DataValidationError
 
 INSTRUMENTS = ("promis29", "sfmpq", "pam", "pcs", "bdi", "maia", "ffmq")
@@ -46,7 +47,7 @@ class Key:
     table: pd.DataFrame
     meta: dict
 
-    @property
+    @functools.cached_property
     def items(self) -> list[str]:
         """Item columns the instrument needs, in questionnaire order (by item number)."""
         return sorted(set(self.table["item"]), key=lambda item: int(item.rsplit("_", 1)[1]))
@@ -58,7 +59,7 @@ class Key:
 
     @functools.cached_property
     def ranges(self) -> pd.DataFrame:
-        """One row per item (index, key order): reverse, min, max."""
+        """One row per item (index, questionnaire order): reverse, min, max."""
         return self.table.drop_duplicates("item").set_index("item").loc[self.items, ["reverse", "min", "max"]]
 
 
@@ -212,8 +213,6 @@ def _lookup(values: pd.Series, table: pd.Series, what: str, items: pd.DataFrame,
 
 
 def _read_conversion(path: str | Path, columns: list[str]) -> pd.DataFrame:
-    from helpers.io import project_path
-
     path = project_path(path)
     table = pd.read_csv(path)
     absent = [c for c in columns if c not in table.columns]
@@ -269,8 +268,8 @@ def score(
     if activation_table is not None:
         scores["pam_activation"] = _pam_activation(scores["pam_raw"], activation_table, items).to_numpy()
     if promis_t_table is not None:
-        for column, values in _promis_t_scores(scores, promis_t_table, items).items():
-            scores[column] = values.to_numpy()
+        for column, converted in _promis_t_scores(scores, promis_t_table, items).items():
+            scores[column] = converted.to_numpy()
     present_ids = [c for c in ID_COLUMNS if c in items.columns]
     return pd.concat([items[present_ids], scores], axis=1) if present_ids else scores
 
