@@ -1,10 +1,14 @@
 # The notebook pipeline: papermill executes each notebook into the build folder, in dependency order, re-running
 # only what changed (notebook source, the helper modules it imports, raw data, its parameters), independent
 # notebooks in parallel. Run through `make report` (or `snakemake --cores all`).
+#
+# Analysis variants (config/variants/<name>.yaml, see helpers.variants): the same chain once per variant, into
+# build/variants/<name>/, target `variants`; `make variants` runs them with --keep-going and writes the comparison.
+# On a cluster: `snakemake --profile profiles/slurm variants` (see profiles/slurm/config.yaml).
 import glob
 import sys
 
-from helpers import pipeline
+from helpers import pipeline, variants as _variants
 
 configfile: "config/params.yaml"
 
@@ -19,6 +23,8 @@ NOTEBOOKS = {
     "05_discussion_figures": ["03_baseline", "04_trial_rmanova"],
 }
 RAW = sorted(glob.glob(f"{config['raw_dir']}/*"))
+HELPERS = {nb: pipeline.helper_files(f"notebooks/{nb}.ipynb") for nb in NOTEBOOKS}
+VARIANTS = _variants.load_variants(config)
 
 
 rule all:
@@ -27,36 +33,45 @@ rule all:
         f"{BUILD}/supplementary/index.html",
 
 
-for nb, upstream in NOTEBOOKS.items():
+def notebook_chain(prefix, build, cfg):
+    """Rules executing the five notebooks with parameters `cfg` into `build`, and merging their results."""
+    for nb, upstream in NOTEBOOKS.items():
+
+        rule:
+            name:
+                f"{prefix}notebook_{nb}"
+            input:
+                notebook=f"notebooks/{nb}.ipynb",
+                helpers=HELPERS[nb],
+                upstream=[f"{build}/results/{u}.json" for u in upstream],
+                raw=RAW if not upstream else [],
+            output:
+                notebook=f"{build}/notebooks/{nb}.ipynb",
+                results=f"{build}/results/{nb}.json",
+            params:
+                values=pipeline.params_json(f"notebooks/{nb}.ipynb", cfg),
+            log:
+                f"{build}/logs/{nb}.log",
+            resources:
+                mem_mb=2000,
+                runtime=30,
+            shell:
+                "{PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q} 2> {log}"
+                " || (tail -n 40 {log} >&2; exit 1)"
 
     rule:
         name:
-            f"notebook_{nb}"
+            f"{prefix}results"
         input:
-            notebook=f"notebooks/{nb}.ipynb",
-            helpers=pipeline.helper_files(f"notebooks/{nb}.ipynb"),
-            upstream=[f"{BUILD}/results/{u}.json" for u in upstream],
-            raw=RAW if not upstream else [],
+            [f"{build}/results/{nb}.json" for nb in NOTEBOOKS],
         output:
-            notebook=f"{BUILD}/notebooks/{nb}.ipynb",
-            results=f"{BUILD}/results/{nb}.json",
-        params:
-            values=pipeline.params_json(f"notebooks/{nb}.ipynb", config),
-        log:
-            f"{BUILD}/logs/{nb}.log",
+            json=f"{build}/results.json",
+            csv=f"{build}/results_keys.csv",
         shell:
-            "{PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q} 2> {log}"
-            " || (tail -n 40 {log} >&2; exit 1)"
+            "{PY} -m helpers merge-results {input} --out-json {output.json} --out-csv {output.csv}"
 
 
-rule results:
-    input:
-        [f"{BUILD}/results/{nb}.json" for nb in NOTEBOOKS],
-    output:
-        json=f"{BUILD}/results.json",
-        csv=f"{BUILD}/results_keys.csv",
-    shell:
-        "{PY} -m helpers merge-results {input} --out-json {output.json} --out-csv {output.csv}"
+notebook_chain("", BUILD, config)
 
 
 rule supplementary:
@@ -68,3 +83,30 @@ rule supplementary:
         f"{BUILD}/supplementary/index.html",
     shell:
         "{PY} -m helpers supplementary --build {BUILD}"
+
+
+# --- analysis variants ------------------------------------------------------------------------------------------
+for _v in VARIANTS:
+    _dir = _variants.variant_dir(BUILD, _v.name)
+    if _v.error is None:
+        notebook_chain(f"variant__{_v.name}__", _dir, _v.config(config, BUILD))
+    else:
+        # An invalid variant file fails its own job (reported by name by `helpers.variants compare`), not the
+        # whole workflow: the other variants and `make report` are unaffected.
+
+        rule:
+            name:
+                f"variant__{_v.name}__invalid"
+            output:
+                f"{_dir}/results.json",
+            log:
+                f"{_dir}/logs/01_ingest.log",
+            params:
+                error=f"VariantError: {_v.error}",
+            shell:
+                "echo {params.error:q} | tee {log} >&2; exit 1"
+
+
+rule variants:
+    input:
+        [f"{_variants.variant_dir(BUILD, v.name)}/results.json" for v in VARIANTS],

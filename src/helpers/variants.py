@@ -1,0 +1,316 @@
+"""Analysis variants: the answers to a reviewer's "what if you had ...?", run side by side and compared.
+
+A variant is one YAML file in ``config/variants/``::
+
+    description: Brown-Forsythe test (Levene centred on the median) instead of SPSS's mean-centred Levene
+    overrides:
+      levene_center: median
+
+``overrides`` may only name keys of ``config/params.yaml``. The Snakefile turns every variant into its own copy of
+the notebook chain writing to ``build/variants/<name>/`` (figures in ``build/variants/<name>/figures``); Snakemake
+runs the copies in parallel, keeps going when one fails (``--keep-going``) and resumes from its own metadata.
+
+What no library does, and this module does by hand: read and check the variant files, tell for each variant whether
+its results are complete and current (by asking Snakemake for a dry run, whose planned jobs name the variant), pick
+the error message out of a failed notebook's log, and write the comparison table (one row per headline statistic,
+one column per variant) as Markdown and CSV. Run it after Snakemake, even when Snakemake failed::
+
+    python -m helpers.variants compare --build build
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import io as _io
+import json
+import math
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from helpers.paths import project_path, project_root
+
+VARIANTS_DIR = "config/variants"
+NAME_PATTERN = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")  # no "__": it separates name and rule
+REFERENCE = "default"  # the variant without overrides: the column every other is compared with
+NOTEBOOK_ORDER = ["01_ingest", "02_scoring", "03_baseline", "04_trial_rmanova", "05_discussion_figures"]
+
+# The statistics a reviewer compares across variants (fnmatch patterns over results keys, in display order).
+# Keys follow CONTRIBUTING.md's prefixes; a pattern no variant produces simply contributes no row.
+HEADLINE_PATTERNS = [
+    "flow.n_analysed*",
+    "flow.n_*",
+    "t1.*.p",
+    "t1.*.statistic",
+    "t1.*.test",
+    "t1.*.levene_p",
+    "rm.*.f",
+    "rm.*.p",
+    "rm.*.p_gg",
+    "rm.*.pes",
+    "rm.*.eta_p2",
+    "t2.*.t",
+    "t2.*.p",
+    "t2.*.p_adj",
+    "t2.*.d_z",
+    "t2.*.d_av",
+    "clin.*.p",
+    "robust.*.p",
+    "robust.*.f",
+    "fig.dz.*.d_z",
+    "fig.change_r.*.r",
+    "fig.change_r.*.p",
+]
+
+
+class VariantError(ValueError):
+    """A variant file that cannot be run (bad name, bad YAML, unknown parameter)."""
+
+
+@dataclass
+class Variant:
+    name: str
+    description: str = ""
+    overrides: dict = field(default_factory=dict)
+    error: str | None = None  # set when the file is invalid: the Snakefile then plans a job that fails with it
+
+    def config(self, base: dict, build_dir: str) -> dict:
+        """The full parameter set of this variant: ``base`` + overrides, writing into its own folders."""
+        folder = variant_dir(build_dir, self.name)
+        return {**base, **self.overrides, "build_dir": folder, "figures_dir": f"{folder}/figures"}
+
+
+def variant_dir(build_dir: str, name: str) -> str:
+    return f"{str(build_dir).rstrip('/')}/variants/{name}"
+
+
+def load_variant(path: str | Path, defaults: dict) -> Variant:
+    """Read one variant file; an invalid file gives a Variant carrying ``error`` instead of raising."""
+    path = Path(path)
+    variant = Variant(path.stem)
+    try:
+        shown = path.resolve().relative_to(project_root())
+    except ValueError:
+        shown = path
+    try:
+        if not NAME_PATTERN.match(variant.name):
+            raise VariantError(f"variant name {variant.name!r} must match {NAME_PATTERN.pattern}")
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise VariantError(f"{shown}: not valid YAML: {exc}") from exc
+        if not isinstance(doc, dict) or set(doc) - {"description", "overrides"}:
+            raise VariantError(f"{shown}: expected the keys 'description' and 'overrides' only")
+        variant.description = str(doc.get("description", ""))
+        overrides = doc.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise VariantError(f"{shown}: 'overrides' must be a mapping of parameter: value")
+        variant.overrides = dict(overrides)
+        unknown = sorted(set(overrides) - set(defaults))
+        if unknown:
+            raise VariantError(f"{shown}: parameters {unknown} are not in config/params.yaml")
+        fixed = sorted(set(overrides) & {"build_dir", "figures_dir"})
+        if fixed:
+            raise VariantError(f"{shown}: {fixed} are set per variant (build/variants/<name>/), not overridable")
+    except VariantError as exc:
+        variant.error = str(exc)
+    return variant
+
+
+def load_variants(defaults: dict, folder: str | Path = VARIANTS_DIR) -> list[Variant]:
+    """Every ``*.yaml`` in ``folder``, sorted by name."""
+    return [load_variant(p, defaults) for p in sorted(project_path(folder).glob("*.yaml"))]
+
+
+# --- status ----------------------------------------------------------------------------------------------------
+
+def pending_jobs(build_dir: str, config: list[str] | None = None) -> dict[str, set[str]] | str:
+    """Per variant, the rules a Snakemake dry run of target ``variants`` would still execute.
+
+    ``config``: further ``key=value`` overrides, as given to ``snakemake --config``. Returns the dry run's error
+    text instead when Snakemake itself cannot plan (e.g. a syntax error in the Snakefile).
+    """
+    cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--quiet", "rules",
+           "--config", f"build_dir={build_dir}", *(config or []), "--", "variants"]
+    out = subprocess.run(cmd, cwd=project_root(), capture_output=True, text=True)
+    if out.returncode != 0:
+        return (out.stderr or out.stdout).strip()[-2000:]
+    pending: dict[str, set[str]] = {}
+    for rule in re.findall(r"^variant__(\w+?)\s+\d+\s*$", out.stdout + out.stderr, re.M):
+        name, _, job = rule.partition("__")
+        pending.setdefault(name, set()).add(job)
+    return pending
+
+
+def _log_error(log: Path) -> str | None:
+    """The exception line of a failed job's log (papermill ends it with the kernel's ``Error: message``)."""
+    if not log.is_file():
+        return None
+    lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines]
+    for line in reversed(lines[-60:]):
+        if re.match(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)|VariantError)\b:?", line):
+            return line[:500]
+    return None
+
+
+def variant_status(variant: Variant, build_dir: str, pending: dict[str, set[str]] | str) -> dict:
+    """``{"variant", "status", "error"}`` with status ``ok``, ``failed`` or ``incomplete`` (killed / not yet run)."""
+    folder = project_path(variant_dir(build_dir, variant.name))
+    row = {"variant": variant.name, "status": "ok", "error": ""}
+    if variant.error:
+        return {**row, "status": "failed", "error": variant.error}
+    if isinstance(pending, str):
+        return {**row, "status": "unknown", "error": f"snakemake dry run failed: {pending.splitlines()[-1]}"}
+    jobs = pending.get(variant.name, set())
+    if not jobs and (folder / "results.json").is_file():
+        return row
+    for nb in NOTEBOOK_ORDER:
+        error = _log_error(folder / "logs" / f"{nb}.log")
+        if f"notebook_{nb}" in jobs and error:
+            return {**row, "status": "failed", "error": f"{nb}: {error}"}
+    return {**row, "status": "incomplete", "error": "not (or not completely) run: run `make variants` again"}
+
+
+# --- comparison ------------------------------------------------------------------------------------------------
+
+def headline_keys(keys: set[str], patterns: list[str] = HEADLINE_PATTERNS) -> list[str]:
+    """Keys matching the headline patterns, in pattern order (each key once, sorted within a pattern)."""
+    chosen: list[str] = []
+    for pattern in patterns:
+        chosen.extend(k for k in sorted(keys) if fnmatch.fnmatchcase(k, pattern) and k not in chosen)
+    return chosen
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return ""
+    if value != 0 and abs(value) < 0.001:
+        return f"{value:.2e}"
+    return f"{value:.4g}" if abs(value) >= 1000 else f"{value:.3f}"
+
+
+def comparison_rows(results: dict[str, dict], descriptions: dict[str, str]) -> list[dict]:
+    """One row per headline key: key, description, one value per variant, and whether any variant differs."""
+    names = list(results)
+    keys = headline_keys(set().union(*(r.keys() for r in results.values())) if results else set())
+    rows = []
+    for key in keys:
+        values = {n: results[n].get(key) for n in names}
+        distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
+        rows.append({"key": key, "description": descriptions.get(key, ""), **values,
+                     "differs": "yes" if len(distinct) > 1 else ""})
+    return rows
+
+
+def _descriptions(folder: Path) -> dict[str, str]:
+    keys_csv = folder / "results_keys.csv"
+    if not keys_csv.is_file():
+        return {}
+    with open(keys_csv, newline="", encoding="utf-8") as fh:
+        return {r["key"]: r["description"] for r in csv.DictReader(fh)}
+
+
+def compare(build_dir: str = "build", config: list[str] | None = None,
+            variants: list[Variant] | None = None, pending: dict | str | None = None) -> tuple[Path, list[dict]]:
+    """Write ``<build>/variants/comparison.md``, ``comparison.csv`` and ``status.csv``; return (md path, statuses).
+
+    Only variants whose status is ``ok`` contribute values; the others are listed with their error.
+    """
+    from helpers.io import load_params
+
+    defaults = load_params()
+    variants = load_variants(defaults) if variants is None else variants
+    if pending is None:
+        pending = pending_jobs(build_dir, config)
+    statuses = [variant_status(v, build_dir, pending) for v in variants]
+    ok = [v for v, s in zip(variants, statuses, strict=True) if s["status"] == "ok"]
+    ok.sort(key=lambda v: (v.name != REFERENCE, v.name))
+    results, descriptions = {}, {}
+    for v in ok:
+        folder = project_path(variant_dir(build_dir, v.name))
+        results[v.name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        descriptions = {**_descriptions(folder), **descriptions}
+    rows = comparison_rows(results, descriptions)
+
+    out = project_path(f"{str(build_dir).rstrip('/')}/variants")
+    out.mkdir(parents=True, exist_ok=True)
+    names = [v.name for v in ok]
+    with open(out / "comparison.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, ["key", "description", *names, "differs"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(out / "status.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, ["variant", "status", "error"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(statuses)
+    (out / "comparison.md").write_text(_markdown(variants, statuses, rows, names), encoding="utf-8")
+    return out / "comparison.md", statuses
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(variants: list[Variant], statuses: list[dict], rows: list[dict], names: list[str]) -> str:
+    buf = _io.StringIO()
+    buf.write("Analysis variants (config/variants/*.yaml), each a full re-run of the notebook chain.\n\n")
+    buf.write("| variant | status | overrides | description |\n|---|---|---|---|\n")
+    for v, s in zip(variants, statuses, strict=True):
+        overrides = ", ".join(f"`{k}={json.dumps(val)}`" for k, val in sorted(v.overrides.items())) or "(none)"
+        state = s["status"] if s["status"] == "ok" else f"**{s['status']}**: {s['error']}"
+        buf.write(f"| {v.name} | {_cell(state)} | {_cell(overrides)} | {_cell(v.description)} |\n")
+    buf.write("\n")
+    if not rows:
+        buf.write("No headline statistic available (no variant completed, or none reports a headline key).\n")
+        return buf.getvalue()
+    buf.write("Headline statistics per variant (full precision in comparison.csv; `differs`: not identical in "
+              "every variant).\n\n")
+    buf.write("| statistic | " + " | ".join(names) + " | differs |\n")
+    buf.write("|---|" + "---:|" * len(names) + "---|\n")
+    for row in rows:
+        cells = [_fmt(row[n]) for n in names]
+        label = f"`{row['key']}`"
+        buf.write(f"| {label} | " + " | ".join(_cell(c) for c in cells) + f" | {row['differs']} |\n")
+    return buf.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.variants", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("compare", help="status of every variant and the comparison table")
+    p.add_argument("--build", default="build")
+    p.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="the same --config overrides given to snakemake (besides build_dir)")
+    sub.add_parser("list", help="the variants and their overrides")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        from helpers.io import load_params
+
+        for v in load_variants(load_params()):
+            print(f"{v.name:24s} {v.error or json.dumps(v.overrides, sort_keys=True)}")
+        return 0
+    build = next((c.split("=", 1)[1] for c in args.config if c.startswith("build_dir=")), args.build)
+    config = [c for c in args.config if not c.startswith("build_dir=")]
+    md, statuses = compare(build, config)
+    failed = [s for s in statuses if s["status"] != "ok"]
+    for s in statuses:
+        print(f"variant {s['variant']:24s} {s['status']:10s} {s['error']}")
+    print(f"comparison: {md} (+ comparison.csv, status.csv)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
