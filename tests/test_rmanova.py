@@ -56,6 +56,22 @@ CASES = {
         ["group"],
         "log",
     ),
+    "study_biomarkers": (
+        "rmanova_study_biomarkers_data.csv",
+        "value",
+        "record_id",
+        ["visit", "analyte"],
+        ["arm"],
+        None,
+    ),
+    "study_biomarkers_log": (
+        "rmanova_study_biomarkers_data.csv",
+        "value",
+        "record_id",
+        ["visit", "analyte"],
+        ["arm"],
+        "log",
+    ),
     "synthetic_clinical": (
         "rmanova_synthetic_clinical_data.csv",
         "value",
@@ -76,7 +92,14 @@ def _load(case: str) -> tuple[pd.DataFrame, dict]:
         data[dv] = np.log(data[dv])
     elif transform == "mean_over_hour":
         data = data.groupby([subject, *between, *within], as_index=False, sort=False)[dv].mean()
-    return data, {"dv": dv, "subject": subject, "within": within, "between": between or None}
+    # the study snapshot has two patients with a missing analyte: complete cases, as the R script does
+    return data, {
+        "dv": dv,
+        "subject": subject,
+        "within": within,
+        "between": between or None,
+        "complete_cases": True,
+    }
 
 
 def _reference(case: str) -> pd.DataFrame:
@@ -118,7 +141,11 @@ def _compare(case: str, convention: str) -> list[tuple[str, str, str, float, flo
             else:
                 got = mv.loc[(row.effect, MV_PREFIX[prefix]), stat]
         elif row.table == "design":
-            got = {"n_subjects": res.n_subjects, "n_groups": len(res.n_per_group)}[row.statistic]
+            got = {
+                "n_subjects": res.n_subjects,
+                "n_groups": len(res.n_per_group),
+                "n_dropped": res.n_dropped,
+            }[row.statistic]
         else:  # pragma: no cover - unknown table in the reference
             raise AssertionError(f"unknown reference table {row.table}")
         out.append((row.table, row.effect, row.statistic, float(got), float(row.value)))
@@ -207,7 +234,7 @@ def test_time_group_path_matches_r():
 @pytest.fixture
 def bio():
     data, kw = _load("synthetic_biomarkers")
-    return data, kw
+    return data, {**kw, "complete_cases": False}
 
 
 def test_missing_cell_raises_with_subject_and_cell(bio):
@@ -233,7 +260,7 @@ def test_complete_cases_drops_and_reports(bio):
     data, kw = bio
     holed = data.drop(index=data.index[(data["record_id"] == "S03") & (data["analyte"] == "il6")][:1])
     holed.loc[(holed["record_id"] == "S20") & (holed["analyte"] == "tnfa"), "value"] = np.nan
-    res = mixed_anova(holed, complete_cases=True, **kw)
+    res = mixed_anova(holed, **{**kw, "complete_cases": True})
     assert res.n_dropped == 2
     assert res.dropped_subjects == ["S03", "S20"]
     assert res.n_subjects == 24
@@ -292,3 +319,15 @@ def test_cell_means_table(bio):
     m = cm[(cm["group"] == "WL") & (cm["visit"] == "pre") & (cm["analyte"] == "il8")]["mean"].item()
     raw = data[(data["group"] == "WL") & (data["visit"] == "pre") & (data["analyte"] == "il8")]["value"]
     assert m == pytest.approx(raw.mean())
+
+
+def test_study_snapshot_design():
+    """The shipped study's trial biomarkers: 26 complete cases (df 5, 20 as the paper), 2 patients dropped."""
+    data, kw = _load("study_biomarkers")
+    with pytest.raises(DataValidationError, match="P057|P062"):
+        mixed_anova(data, **{**kw, "complete_cases": False})
+    res = mixed_anova(data, **kw)
+    assert (res.n_subjects, res.n_dropped, sorted(res.dropped_subjects)) == (26, 2, ["P057", "P062"])
+    mv = res.multivariate.set_index(["effect", "test"])
+    assert tuple(mv.loc[("analyte", "Pillai"), ["df1", "df2"]]) == (5.0, 20.0)
+    assert tuple(mv.loc[("arm:visit:analyte", "Wilks"), ["df1", "df2"]]) == (5.0, 20.0)

@@ -12,6 +12,17 @@
 #   Rscript tests/reference/rmanova.R case data=<in.csv> dv=<col> subject=<col> within=<a,b> [between=<g[,h]>] out=<out.csv>
 #       one analysis of any long CSV (e.g. the shipped study data, once it exists). `between` may be omitted.
 #
+# Study data: tests/reference/rmanova_study_biomarkers_data.csv is a snapshot of the shipped study's trial
+# biomarkers (analysed MBPM/WL patients, long: record_id, arm, visit, analyte, value in pg/mL after the
+# detection-limit rule lod_rule = "half"), written from data/raw by the project's ingest code:
+#   .venv/bin/python -c 'from helpers import ingest; r = ingest.load_raw("data/raw");
+#     m = ingest.biomarkers(r.results, r.manifest, lod_rule="half"); f = ingest.flow_flags(r.roster, m);
+#     a = f.loc[f["analysed"], ["record_id", "arm"]];
+#     m[m.record_id.isin(a.record_id)].merge(a, on="record_id")[["record_id", "arm", "visit", "analyte", "value"]]
+#     .to_csv("tests/reference/rmanova_study_biomarkers_data.csv", index=False)'
+# then `Rscript tests/reference/rmanova.R all`. Subjects missing a cell are dropped here (complete cases, printed
+# and counted as n_dropped), independently of the Python code.
+#
 # Output: a long CSV with columns table, effect, statistic, convention, value (17 significant digits):
 #   table = univariate   : ss, df, ss_error, df_error, ms, ms_error, f, p, pes, ges, eps_gg, p_gg, eps_hf, p_hf,
 #                          eps_lb (car columns; pes and ges also from afex's anova table)
@@ -92,7 +103,15 @@ run_case <- function(data, dv, subject, within, between, out) {
   ids <- levels(data[[subject]])
   Y <- matrix(NA_real_, length(ids), length(cells), dimnames = list(ids, paste0("c", seq_along(cells))))
   Y[cbind(match(as.character(data[[subject]]), ids), match(cell_key(data), cells))] <- data[[dv]]
-  stopifnot(!anyNA(Y))
+  # complete cases, explicitly: a subject with any missing cell (no row or NA value) is dropped and counted
+  incomplete <- ids[apply(is.na(Y), 1, any)]
+  if (length(incomplete)) {
+    cat("complete cases: dropping", length(incomplete), "subject(s):", paste(incomplete, collapse = ", "), "\n")
+    Y <- Y[!(ids %in% incomplete), , drop = FALSE]
+    data <- data[!(as.character(data[[subject]]) %in% incomplete), ]
+    data[[subject]] <- droplevels(data[[subject]])
+    ids <- rownames(Y)
+  }
   wide <- data.frame(row.names = ids)
   for (b in between) {
     wide[[b]] <- factor(tapply(as.character(data[[b]]), data[[subject]], function(x) x[1])[ids],
@@ -169,7 +188,7 @@ run_case <- function(data, dv, subject, within, between, out) {
     mv <- mv_tests(av$SSP[[k]], av$SSPE[[k]], av$df[k], av$error.df)
     add("multivariate", term, mv$statistic, mv$convention, mv$value)
   }
-  add("design", "(design)", c("n_subjects", "n_groups"), "both", c(N, n_groups))
+  add("design", "(design)", c("n_subjects", "n_groups", "n_dropped"), "both", c(N, n_groups, length(incomplete)))
 
   res <- do.call(rbind, rows)
   res$value <- fmt(res$value)
@@ -241,6 +260,15 @@ run_all <- function() {
   bio$value <- log(bio$value)
   run_case(bio, "value", "record_id", c("visit", "analyte"), "group",
            file.path(dir, "rmanova_synthetic_biomarkers_log.csv"))
+
+  # study data (shipped synthetic study, analysed trial patients): a stored snapshot, see the header
+  study <- file.path(dir, "rmanova_study_biomarkers_data.csv")
+  if (file.exists(study)) {
+    st <- read.csv(study)
+    run_case(st, "value", "record_id", c("visit", "analyte"), "arm", file.path(dir, "rmanova_study_biomarkers.csv"))
+    st$value <- log(st$value)
+    run_case(st, "value", "record_id", c("visit", "analyte"), "arm", file.path(dir, "rmanova_study_biomarkers_log.csv"))
+  }
 
   cli <- make_synthetic_clinical()
   write.csv(cli, file.path(dir, "rmanova_synthetic_clinical_data.csv"), row.names = FALSE)
