@@ -314,6 +314,12 @@ FLOW_KEYS = {
     "wl_analysed": "flow.n_wl_analysed",
     "mbpm_oxytocin": "flow.n_mbpm_analysed_oxytocin",
     "wl_oxytocin": "flow.n_wl_analysed_oxytocin",
+    "mbpm_dropout": "flow.n_mbpm_dropout",
+    "wl_dropout": "flow.n_wl_dropout",
+    "mbpm_low_attendance": "flow.n_mbpm_low_attendance",
+    "wl_low_attendance": "flow.n_wl_low_attendance",
+    "mbpm_saliva_unusable": "flow.n_mbpm_saliva_unusable",
+    "wl_saliva_unusable": "flow.n_wl_saliva_unusable",
 }
 
 
@@ -378,9 +384,13 @@ def plot_flow(counts: Mapping[str, int | None]) -> plt.Figure:
     _box(ax, 0.47, 0.42, w, h, f"Allocated to wait-list\nn = {_n(c['wl_allocated'])}", tint_wl)
     _arrow(ax, 0.30, 0.59 - h / 2, 0.15, 0.42 + h / 2)
     _arrow(ax, 0.30, 0.59 - h / 2, 0.47, 0.42 + h / 2)
-    lost_text = "Lost (drop-out, attendance,\nsaliva quality)\nn = {}"
-    _box(ax, 0.15, 0.25, w, h, lost_text.format(_n(c["mbpm_lost"])))
-    _box(ax, 0.47, 0.25, w, h, lost_text.format(_n(c["wl_lost"])))
+    def lost(arm: str) -> str:
+        return (f"Not analysed, n = {_n(c[arm + '_lost'])}\n"
+                f"dropped out {_n(c[arm + '_dropout'])}; attendance {_n(c[arm + '_low_attendance'])};\n"
+                f"no usable saliva {_n(c[arm + '_saliva_unusable'])}")
+
+    _box(ax, 0.15, 0.25, w + 0.02, h, lost("mbpm"))
+    _box(ax, 0.47, 0.25, w + 0.02, h, lost("wl"))
     _arrow(ax, 0.15, 0.42 - h / 2, 0.15, 0.25 + h / 2)
     _arrow(ax, 0.47, 0.42 - h / 2, 0.47, 0.25 + h / 2)
     _box(

@@ -123,6 +123,8 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return ""
+        if value.is_integer() and abs(value) < 1e6:
+            return f"{int(value)}"
         return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
     return str(value)
 
