@@ -299,8 +299,10 @@ def mixed_anova(
     * multivariate tests from the eigenvalues l_i of E^-1 H, s = min(d, q): Pillai V = sum l/(1 + l), Wilks
       Lambda = prod 1/(1 + l), Hotelling-Lawley T = sum l, Roy theta = max l, with the F approximations of R's
       ``anova.mlm`` / SPSS (Rao 1951 for Wilks; Pillai 1954 for Pillai and Hotelling-Lawley; upper bound for
-      Roy). Partial eta squared as SPSS: V/s, 1 - Lambda^(1/s), (T/s)/(T/s + 1), theta/(1 + theta).
-      With s = 1 (e.g. two groups) all four tests are exact and equal.
+      Roy). Partial eta squared per test, as SPSS GLM and R's ``heplots::etasq`` (Friendly) define it:
+      V/s, 1 - Lambda^(1/s), (T/s)/(T/s + 1), theta/(1 + theta). R's car/afex report none of these; the
+      reference values are computed by hand in ``tests/reference/rmanova.R``. With s = 1 (e.g. two groups) all
+      four tests are exact, equal, and their partial eta squared is F df1 / (F df1 + df2).
 
     Between effects are tested on the subject sums (P = unit vector / sqrt(c)), so their SS are on the scale of
     single observations, as SPSS and car report them.
@@ -323,6 +325,7 @@ def mixed_anova(
     * Olejnik, S., & Algina, J. (2003). Generalized eta and omega squared statistics. Psychological Methods, 8,
       434-447.
     * IBM SPSS Statistics Algorithms, GLM (repeated measures; multivariate tests).
+    * Friendly, M. heplots: ``etasq`` (multivariate partial eta squared for the four tests).
 
     Examples
     --------
