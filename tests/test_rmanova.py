@@ -331,3 +331,17 @@ def test_study_snapshot_design():
     mv = res.multivariate.set_index(["effect", "test"])
     assert tuple(mv.loc[("analyte", "Pillai"), ["df1", "df2"]]) == (5.0, 20.0)
     assert tuple(mv.loc[("arm:visit:analyte", "Wilks"), ["df1", "df2"]]) == (5.0, 20.0)
+
+
+def test_singular_error_matrix_gives_nan_not_garbage():
+    """Fewer error df than effect df (car: 'singular'): no Mauchly, epsilons or multivariate tests."""
+    rng = np.random.default_rng(7)
+    d = pd.DataFrame(
+        [{"id": i, "g": "A" if i < 2 else "B", "t": t, "y": rng.normal()} for i in range(4) for t in "abcd"]
+    )
+    with pytest.warns(UserWarning, match="singular"):
+        res = mixed_anova(d, "y", "id", "t", "g")
+    assert res.sphericity[["w", "chi2", "p", "eps_gg"]].isna().all().all()
+    assert res.multivariate[["value", "f", "p"]].isna().all().all()
+    u = res.univariate.set_index("effect")
+    assert np.isfinite(u.loc["t", "f"]) and np.isnan(u.loc["t", "p_gg"])

@@ -12,6 +12,7 @@ in ``tests/reference/`` (script ``tests/reference/rmanova.R``).
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -525,7 +526,15 @@ def mixed_anova(
         sse_by_within[wname] = sse
         eps_gg = eps_hf_rep = eps_hf = np.nan
         if wname:
-            if d > 1:
+            if d > 1 and df_res < d:
+                # error SSCP singular (fewer error df than contrasts): as car, no sphericity test, no epsilons
+                warnings.warn(
+                    f"mixed_anova: {wname!r} has {d} df but only {df_res} error df; the error SSCP matrix is "
+                    "singular: Mauchly's test, epsilons and multivariate tests are not available (NaN)",
+                    stacklevel=2,
+                )
+                sph_rows.append({"effect": wname, "d": d, "eps_lb": 1 / d})
+            elif d > 1:
                 eps_gg = float(np.trace(E) ** 2 / (d * np.trace(E @ E)))
                 if convention == "car":
                     eps_hf_rep = ((df_res + 1) * d * eps_gg - 2) / (d * (df_res - d * eps_gg))
