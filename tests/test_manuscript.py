@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 QMD = ROOT / "index.qmd"
 KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-INLINE_RE = re.compile(r"`\{python\}\s+([^`]+)`")
+INLINE_RE = re.compile(r"(?<!`)`\{python\}[ \t]([^`]+)`")  # Quarto's own pattern: not a ```{python} fence
 EMBED_RE = re.compile(r"\{\{<\s*embed\s+([^#\s>]+)#([A-Za-z0-9_-]+)[^>]*>\}\}")
 XREF_RE = re.compile(r"(?<![\w\[])@((?:fig|tbl)-[A-Za-z0-9_-]+)")
 
@@ -131,12 +131,17 @@ def setup_cell(text: str) -> str:
     return m.group(1)
 
 
+PREFIX_HELPERS = {"msd", "ftest"}  # their first argument is a key prefix; the evaluation test covers them
+
+
 def literal_keys(expr: str) -> set[str]:
-    """String literals in an inline expression that look like results keys."""
+    """Results keys named literally in an inline expression (arguments of the setup cell's helpers)."""
     keys = set()
     for node in ast.walk(ast.parse(expr, mode="eval")):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY_RE.match(node.value):
-            keys.add(node.value)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in PREFIX_HELPERS:
+            for arg in node.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and KEY_RE.match(arg.value):
+                    keys.add(arg.value)
     return keys
 
 
