@@ -157,7 +157,12 @@ def _beta_quantiles(z: np.ndarray, mean: float, sd: float, lo: float, hi: float)
     if not (0 < m < 1) or v >= m * (1 - m):
         return mean + sd * z
     common = m * (1 - m) / v - 1
-    return lo + (hi - lo) * stats.beta.ppf(stats.norm.cdf(z), m * common, (1 - m) * common)
+    law = stats.beta(m * common, (1 - m) * common)
+    u = stats.norm.cdf(z)
+    if len(u) > 2000:  # large studies: interpolate the quantile function on a fine grid (beta.ppf is slow)
+        grid = np.linspace(0.0, 1.0, 4001)
+        return lo + (hi - lo) * np.interp(u, grid, law.ppf(grid))
+    return lo + (hi - lo) * law.ppf(u)
 
 
 def _to_moments(x: np.ndarray, groups: np.ndarray, targets: dict, lo, hi) -> np.ndarray:
@@ -186,8 +191,9 @@ def _allocate_units(units: np.ndarray, n_items: int, capacity: int, rng: np.rand
     slot = np.arange(capacity)
     keys = slot[None, None, :] + difficulty[None, :, None] + noise[:, :, None] + rng.random((n, n_items, capacity))
     keys = keys.reshape(n, n_items * capacity)
-    ranks = np.argsort(np.argsort(keys, axis=1, kind="stable"), axis=1, kind="stable")
-    filled = ranks < units[:, None]
+    ordered = np.sort(keys, axis=1)
+    threshold = np.where(units > 0, ordered[np.arange(n), np.maximum(units, 1) - 1], -np.inf)
+    filled = keys <= threshold[:, None]
     return filled.reshape(n, n_items, capacity).sum(axis=2)
 
 
@@ -372,56 +378,49 @@ def _questionnaires(rng: np.random.Generator, roster: pd.DataFrame, oxt_change_z
                 pre_items[item] = (lo_item + hi_item - scored[:, j]) if flip else scored[:, j]
                 post_items[item] = (lo_item + hi_item - scored_post[:, j]) if flip else scored_post[:, j]
 
-    columns = [item for instrument in INSTRUMENTS for item in _items(instrument)]
-    pre_df = pd.DataFrame({c: pre_items[c] for c in columns})
-    pre_df.insert(0, "redcap_event_name", "baseline_arm_1")
-    pre_df.insert(0, "record_id", roster["record_id"].to_numpy())
-    post_df = pd.DataFrame({c: post_items[c] for c in columns})
-    post_df.insert(0, "redcap_event_name", "post_arm_1")
-    post_df.insert(0, "record_id", roster["record_id"].to_numpy()[post_rows])
-    items = pd.concat([pre_df, post_df], ignore_index=True)
-    items = items.sort_values(["record_id", "redcap_event_name"], kind="stable").reset_index(drop=True)
-    for c in columns:
-        items[c] = items[c].astype("Int64")
-    return _inject_item_problems(rng, items, roster)
+    columns = [item for instrument in INSTRUMENTS for item in _ordered_items(instrument)]
+    ids = roster["record_id"].to_numpy()
+    record_id = np.concatenate([ids, ids[post_rows]])
+    event = np.array(["baseline_arm_1"] * n + ["post_arm_1"] * int(post_rows.sum()))
+    values = np.vstack([np.column_stack([pre_items[c] for c in columns]),
+                        np.column_stack([post_items[c] for c in columns])]).astype(float)
+    order = np.lexsort((event, record_id))
+    return _inject_item_problems(rng, record_id[order], event[order], columns, values[order], roster)
 
 
-def _inject_item_problems(rng: np.random.Generator, items: pd.DataFrame, roster: pd.DataFrame) -> pd.DataFrame:
-    """Blank a few single items, answer a few PAM items 'not applicable' (5), leave one FFMQ incomplete."""
+def _inject_item_problems(rng: np.random.Generator, record_id: np.ndarray, event: np.ndarray, columns: list[str],
+                          values: np.ndarray, roster: pd.DataFrame) -> pd.DataFrame:
+    """Blank a few single items, answer a few PAM items 'not applicable' (5), leave one FFMQ incomplete.
+
+    Returns the REDCap export: each form's fields followed by its ``<form>_complete`` status (2 = Complete).
+    """
     soft = design()["soft_problems"]
     n = len(roster)
-    complete = {f"{i}_complete": np.full(len(items), 2) for i in INSTRUMENTS}
+    col = {c: j for j, c in enumerate(columns)}
+    complete = {i: np.full(len(values), 2) for i in INSTRUMENTS}
     # incomplete FFMQ: baseline-only CP patients stop after item 24
     baseline_only = roster.loc[roster["_role"] == "cp_baseline_only", "record_id"].to_numpy()
     chosen = rng.choice(baseline_only, size=min(_per65(soft["incomplete_forms"], n), len(baseline_only)),
                         replace=False)
-    rows = np.flatnonzero(items["record_id"].isin(chosen).to_numpy())
-    for item in [f"ffmq_{i}" for i in range(25, 40)]:
-        items.loc[rows, item] = pd.NA
-    complete["ffmq_complete"][rows] = 0
+    rows = np.flatnonzero(np.isin(record_id, chosen))
+    values[np.ix_(rows, [col[f"ffmq_{i}"] for i in range(25, 40)])] = np.nan
+    complete["ffmq"][rows] = 0
     # PAM "not applicable"
     m = _per65(soft["pam_not_applicable"], n)
-    r = rng.choice(len(items), size=m, replace=False)
-    c = rng.integers(1, 14, size=m)
-    for row, col in zip(r, c, strict=True):
-        items.loc[row, f"pam_{col}"] = 5
-    # single missing items anywhere except the incomplete form and the single-item pain intensity
-    candidates = [c for c in items.columns[2:] if c != "promis29_29"]
+    r = rng.choice(len(values), size=m, replace=False)
+    values[r, [col[f"pam_{i}"] for i in rng.integers(1, 14, size=m)]] = 5
+    # single missing items anywhere except the incomplete forms and the single-item pain intensity
+    candidates = np.array([col[c] for c in columns if c != "promis29_29"])
     m = _per65(soft["missing_items"], n)
-    r = rng.choice(np.setdiff1d(np.arange(len(items)), rows), size=m, replace=True)
-    c = rng.choice(len(candidates), size=m)
-    for row, col in zip(r, c, strict=True):
-        items.loc[row, candidates[col]] = pd.NA
-    # REDCap export order: each form's fields followed by its <form>_complete status
-    ordered = ["record_id", "redcap_event_name"]
-    out = {"record_id": items["record_id"], "redcap_event_name": items["redcap_event_name"]}
+    r = rng.choice(np.setdiff1d(np.arange(len(values)), rows), size=m, replace=True)
+    values[r, candidates[rng.choice(len(candidates), size=m)]] = np.nan
+
+    out = {"record_id": record_id, "redcap_event_name": event}
     for instrument in INSTRUMENTS:
         for item in _ordered_items(instrument):
-            ordered.append(item)
-            out[item] = items[item]
-        ordered.append(f"{instrument}_complete")
-        out[f"{instrument}_complete"] = complete[f"{instrument}_complete"]
-    return pd.DataFrame(out)[ordered]
+            out[item] = pd.array(values[:, col[item]], dtype="Int64")
+        out[f"{instrument}_complete"] = complete[instrument]
+    return pd.DataFrame(out)
 
 
 def _ordered_items(instrument: str) -> list[str]:
@@ -492,7 +491,7 @@ def _analyte_changes(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.Dat
         r = d["change_correlation"]
         chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), r) + (1 - r) * np.eye(len(ANALYTES)))
         floor = np.array([1.3 * a[x]["llod"] for x in ANALYTES])
-        for _ in range(200):  # redraw until no complete case would fall below the assay's floor
+        for _ in range(200 if cc.sum() <= 200 else 1):  # redraw until no complete case falls below the floor
             # changes scale with the person's level; correlated across analytes (shared saliva flow rate)
             raw = base * (rng.normal(size=base.shape) @ chol.T)
             z = np.zeros_like(raw)
@@ -579,8 +578,9 @@ def _assay_files(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.DataFra
     return samples, results
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.2f}"
+def _fmt(x: np.ndarray) -> np.ndarray:
+    """Two-decimal text of each value; empty where not finite."""
+    return np.where(np.isfinite(x), np.char.mod("%.2f", np.nan_to_num(x)), "")
 
 
 def _lab_rows(sample_id: np.ndarray, meta: dict, reps: np.ndarray, status: np.ndarray) -> pd.DataFrame:
@@ -590,15 +590,15 @@ def _lab_rows(sample_id: np.ndarray, meta: dict, reps: np.ndarray, status: np.nd
     text = np.where(reps < llod, f"<{llod:.2f}", np.where(reps > uloq, f">{uloq:.2f}", np.char.mod("%.2f", reps)))
     numeric = (reps >= llod) & (reps <= uloq)
     n_num = numeric.sum(axis=1)
+    masked = np.where(numeric, reps, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n_num > 0, np.nansum(np.where(numeric, reps, 0.0), axis=1) / np.maximum(n_num, 1), np.nan)
-        sd = np.array([np.std(r[m], ddof=1) if m.sum() > 1 else np.nan for r, m in zip(reps, numeric, strict=True)])
+        sd = np.where(n_num > 1, np.nanstd(np.where(n_num[:, None] > 1, masked, 0.0), axis=1, ddof=1), np.nan)
         cv_pct = 100 * sd / mean
     below = (reps < llod).all(axis=1)
     above = (reps > uloq).all(axis=1)
-    mean_text = np.where(below, f"<{llod:.2f}", np.where(above, f">{uloq:.2f}", [_fmt(m) if np.isfinite(m) else ""
-                                                                                  for m in mean]))
-    cv_text = np.array([_fmt(c) if np.isfinite(c) else "" for c in cv_pct], dtype=object)
+    mean_text = np.where(below, f"<{llod:.2f}", np.where(above, f">{uloq:.2f}", _fmt(mean)))
+    cv_text = _fmt(cv_pct)
     flags = np.where(below, "<LLOD", np.where(above, ">ULOQ", np.where((reps < llod).any(axis=1), "rep <LLOD", "")))
     failed = status != ""
     out = pd.DataFrame({"sample_id": sample_id, "analyte": meta["lab_name"]})
