@@ -271,3 +271,55 @@ def anova_table(tab: pd.DataFrame, columns: Mapping[str, tuple[str, str]], effec
         else:
             out[name] = v.map(lambda d, k=int(fmt): fmt_num(d, k))
     return out.fillna("")
+
+
+# --- analysis frames -----------------------------------------------------------------------------------------------
+
+DEMOGRAPHICS = ["age", "gender", "race", "ethnicity"]
+
+
+def _biomarkers_wide(biomarkers: pd.DataFrame) -> pd.DataFrame:
+    """Long biomarkers (record_id, visit, analyte, value) -> one row per record_id x visit, one column per analyte."""
+    w = biomarkers.pivot_table(index=["record_id", "visit"], columns="analyte", values="value", aggfunc="first",
+                               observed=True)
+    w.columns = [str(c) for c in w.columns]
+    return w.reset_index()
+
+
+def measures_by_visit(scores: pd.DataFrame, biomarkers: pd.DataFrame) -> pd.DataFrame:
+    """Scores and analytes side by side: one row per record_id x visit (outer join), analytes as columns."""
+    bio = _biomarkers_wide(biomarkers)
+    return scores.merge(bio, on=["record_id", "visit"], how="outer").sort_values(["record_id", "visit"],
+                                                                               ignore_index=True)
+
+
+def baseline_data(roster: pd.DataFrame, scores: pd.DataFrame, biomarkers: pd.DataFrame,
+                  visit: str = "pre") -> pd.DataFrame:
+    """Table 1's frame: one row per roster participant, demographics + every score and analyte at ``visit``."""
+    m = measures_by_visit(scores, biomarkers)
+    m = m[m["visit"] == visit].drop(columns="visit")
+    keep = ["record_id", "cohort", "arm", *[c for c in DEMOGRAPHICS if c in roster]]
+    return roster[keep].merge(m, on="record_id", how="left").sort_values("record_id", ignore_index=True)
+
+
+def trial_analysis_mask(roster: pd.DataFrame, arms: Sequence[str] = ("MBPM", "WL"),
+                        flag: str = "analysed") -> pd.Series:
+    """Who is in the trial analyses: the roster's ``flag`` column when 01_ingest provides it, else the
+    allocated patients of ``arms`` who did not drop out."""
+    if flag in roster:
+        return roster[flag].astype(bool) & roster["arm"].isin(arms)
+    mask = roster["arm"].isin(arms)
+    if "dropout" in roster:
+        mask &= roster["dropout"].fillna(0).astype(int) == 0
+    return mask
+
+
+def trial_data(roster: pd.DataFrame, scores: pd.DataFrame, biomarkers: pd.DataFrame,
+               arms: Sequence[str] = ("MBPM", "WL"), flag: str = "analysed") -> pd.DataFrame:
+    """The trial's frame: analysed patients (:func:`trial_analysis_mask`) x visit (pre, post), arm + every
+    score and analyte as columns."""
+    ids = roster.loc[trial_analysis_mask(roster, arms, flag), ["record_id", "arm"]]
+    m = measures_by_visit(scores, biomarkers)
+    m = m[m["visit"].isin(["pre", "post"])]
+    return ids.merge(m, on="record_id", how="inner").sort_values(["record_id", "visit"], ascending=[True, False],
+                                                                ignore_index=True)

@@ -1,0 +1,209 @@
+"""Table formatting, and agreement of every Table 1 / Table 2 / clinical / robustness / association statistic with R.
+
+The R reference (tests/reference/tables.R) ran on the study data exported by tests/reference/export_tables_data.py;
+both its input CSVs and its outputs are committed, so these tests need neither R nor the pipeline. Tolerance 1e-6
+(relative to max(1, |value|)).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import tables
+from helpers.stats import group_tests as gt
+from helpers.stats import mixed_anova
+from helpers.stats import robustness as rb
+
+REF = Path(__file__).resolve().parent / "reference"
+TOL = 1e-6
+MV = {"pillai": "Pillai", "wilks": "Wilks", "hotelling": "Hotelling-Lawley", "roy": "Roy"}
+
+
+def close(got, want, tol=TOL):
+    return abs(float(got) - float(want)) <= tol * max(1.0, abs(float(want)))
+
+
+def _bad(rows):
+    return [r for r in rows if not close(r[-2], r[-1])]
+
+
+# --- formatting ------------------------------------------------------------------------------------------------------
+
+def test_formatters():
+    assert tables.fmt_p(0.0004) == "< 0.001" and tables.fmt_p(0.0384) == "0.038" and tables.fmt_p(np.nan) == ""
+    assert tables.fmt_mean_sd(12.5, 3.0149) == "12.50 (3.01)"
+    assert tables.fmt_num(-0.001, 2) == "0.00"
+    assert tables.fmt_df(1, 63) == "1, 63" and tables.fmt_df(4.31, 103.4) == "4.31, 103.40"
+    assert tables.fmt_ci(0.5, -0.1, 1.1) == "0.50 [-0.10, 1.10]"
+
+
+def test_table1_and_save(tmp_path):
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({"cohort": ["CP"] * 12 + ["HC"] * 6, "bdi_total": rng.normal(10, 3, 18),
+                      "il8": rng.lognormal(5, 1, 18), "gender": ["female", "male"] * 9})
+    comp = gt.compare_groups_many(d, ["bdi_total", "il8"], "cohort", ["CP", "HC"])
+    cat = [("gender", *gt.crosstab_test(d, "gender", "cohort", ["CP", "HC"]))]
+    disp = tables.table1(comp, cat, sections={"Demographics": ["gender"], "Scores": ["bdi_total"],
+                                              "Analytes": ["il8", "absent"]})
+    assert disp["Measure"].tolist()[:2] == ["**Demographics**", "Gender, n (%)"]
+    row = disp[disp["Measure"] == "BDI-II total"].iloc[0]
+    assert row["CP n"] == "12" and row["p"] == tables.fmt_p(comp.iloc[0]["pval"])
+    md = tables.save_table(disp, "tbl-x", str(tmp_path), data=comp, notes=tables.table1_notes("mean", 0.05))
+    assert (tmp_path / "tables" / "tbl-x.md").read_text() == md and md.startswith("| Measure")
+    back = pd.read_parquet(tmp_path / "tables" / "tbl-x.parquet")
+    assert back["pval"].tolist() == comp["pval"].tolist()
+
+
+# --- agreement with R on the study data ------------------------------------------------------------------------------
+
+needs_ref = pytest.mark.skipif(not (REF / "tables_ref_baseline.csv").exists(), reason="R reference not generated")
+
+
+@pytest.fixture(scope="module")
+def base():
+    return pd.read_csv(REF / "tables_baseline_data.csv")
+
+
+@pytest.fixture(scope="module")
+def trial():
+    return pd.read_csv(REF / "tables_trial_data.csv")
+
+
+def _numeric(df, exclude=("record_id", "cohort", "arm", "visit")):
+    return [c for c in df.select_dtypes("number").columns if c not in exclude]
+
+
+@needs_ref
+def test_baseline_agrees_with_r(base):
+    ref = pd.read_csv(REF / "tables_ref_baseline.csv")
+    dvs = list(dict.fromkeys(ref["dv"]))
+    assert set(dvs) == set(_numeric(base))
+    py_mean = gt.compare_groups_many(base, dvs, "cohort", ["CP", "HC"], center="mean").set_index("dv")
+    py_med = gt.compare_groups_many(base, dvs, "cohort", ["CP", "HC"], center="median").set_index("dv")
+    rename = {"levene_mean_W": "levene_W", "levene_mean_df1": "levene_df1", "levene_mean_df2": "levene_df2",
+              "levene_mean_p": "levene_p"}
+    rows = []
+    for r in ref.itertuples(index=False):
+        if r.statistic.startswith("levene_median"):
+            got = py_med.loc[r.dv, r.statistic.replace("levene_median", "levene")]
+        else:
+            got = py_mean.loc[r.dv, rename.get(r.statistic, r.statistic)]
+        rows.append((r.dv, r.statistic, got, r.value))
+    assert len(rows) == len(ref) and not _bad(rows), _bad(rows)[:10]
+
+
+@needs_ref
+def test_categorical_agrees_with_r(base):
+    ref = pd.read_csv(REF / "tables_ref_categorical.csv")
+    rows = []
+    for var, sub in ref.groupby("var"):
+        _, test = gt.crosstab_test(base, var, "cohort", ["CP", "HC"])
+        for r in sub.itertuples(index=False):
+            rows.append((var, r.statistic, test.iloc[0][r.statistic], r.value))
+    assert rows and not _bad(rows), _bad(rows)
+
+
+def _paired(trial, family):
+    analytes = [a for a in tables.ANALYTES if a in trial]
+    dvs = analytes if family == "biomarkers" else [c for c in _numeric(trial) if c not in analytes]
+    out = {m: gt.posthoc_paired(trial, dvs, "record_id", "visit", "arm", ["MBPM", "WL"], correction=m,
+                                family=family) for m in ("bonferroni", "holm")}
+    both = out["bonferroni"].rename(columns={"p_adj": "p_bonferroni"})
+    both["p_holm"] = out["holm"]["p_adj"].to_numpy()
+    return both.dropna(subset=["pval"])
+
+
+@needs_ref
+@pytest.mark.parametrize("family", ["biomarkers", "clinical"])
+def test_paired_agrees_with_r(trial, family):
+    ref = pd.read_csv(REF / "tables_ref_paired.csv")
+    ref = ref[ref["family"] == family]
+    py = _paired(trial, family).set_index(["group", "dv"])
+    assert len(py) == ref.groupby(["group", "dv"]).ngroups  # same family size as R
+    rows = [(r.group, r.dv, r.statistic, py.loc[(r.group, r.dv), r.statistic], r.value)
+            for r in ref.itertuples(index=False)]
+    assert not _bad(rows), _bad(rows)[:10]
+
+
+@needs_ref
+def test_clinical_time_group_agrees_with_r(trial):
+    from helpers.stats import time_group_anova
+
+    ref = pd.read_csv(REF / "tables_ref_clinical.csv")
+    effect = {"arm": "arm", "visit": "visit", "arm:visit": "arm:visit"}
+    rows = []
+    for dv, sub in ref.groupby("dv"):
+        long = trial[["record_id", "arm", "visit", dv]]
+        py = time_group_anova(long, dv, "record_id", time="visit", group="arm").set_index("effect")
+        for r in sub.itertuples(index=False):
+            rows.append((dv, r.effect, r.statistic, py.loc[effect[r.effect], r.statistic], r.value))
+    assert len(rows) == len(ref) and not _bad(rows), _bad(rows)[:10]
+
+
+@needs_ref
+def test_mixedlm_agrees_with_lme4(trial):
+    ref = pd.read_csv(REF / "tables_ref_mixedlm.csv")
+    analytes = list(dict.fromkeys(ref["analyte"]))
+    long = trial.melt(id_vars=["record_id", "arm", "visit"], value_vars=analytes, var_name="analyte")
+    py = rb.mixedlm_per_analyte(long, analytes, log=True).set_index(["analyte", "contrast"])
+    # variance components and p-values come from an optimiser on both sides: 1e-5 for them, 1e-6 for the rest
+    rows = [(r.analyte, r.contrast, r.statistic, py.loc[(r.analyte, r.contrast), r.statistic], r.value)
+            for r in ref.itertuples(index=False)]
+    bad = [r for r in rows if not close(r[-2], r[-1], 1e-5 if r[2].startswith("var_") else TOL)]
+    assert not bad, bad[:10]
+
+
+@needs_ref
+def test_change_correlations_agree_with_r(trial):
+    ref = pd.read_csv(REF / "tables_ref_assoc.csv")
+    cols = ["oxytocin", *[y.removesuffix("_change") for y in ref["y"].unique()]]
+    ch = rb.change_scores(trial, cols)
+    py = rb.change_correlations(ch, "oxytocin_change", list(ref["y"].unique())).set_index(["y", "method"])
+    rows = [(r.y, r.method, r.statistic, py.loc[(r.y, r.method), r.statistic], r.value)
+            for r in ref.itertuples(index=False)]
+    assert not _bad(rows), _bad(rows)
+
+
+def _rm_rows(res, ref, between=("arm",)):
+    uni = res.univariate.set_index("effect")
+    mv = res.multivariate.set_index(["effect", "test"])
+    sph = res.sphericity.set_index("effect")
+    strip = lambda e: ":".join(p for p in e.split(":") if p not in between)  # noqa: E731
+    rows = []
+    for r in ref.itertuples(index=False):
+        if r.table == "univariate":
+            got = uni.loc[r.effect, r.statistic]
+        elif r.table == "sphericity":
+            got = sph.loc[strip(r.effect), r.statistic]
+        elif r.table == "multivariate":
+            prefix, stat = r.statistic.split("_", 1)
+            if not strip(r.effect) or r.effect == "(Intercept)":
+                continue
+            got = mv.loc[(r.effect, MV[prefix]), stat]
+        elif r.table == "design":
+            got = {"n_subjects": res.n_subjects, "n_groups": len(res.n_per_group),
+                   "n_dropped": res.n_dropped}[r.statistic]
+        else:
+            continue
+        rows.append((r.table, r.effect, r.statistic, got, r.value))
+    return rows
+
+
+@needs_ref
+@pytest.mark.parametrize("scale", ["raw", "log"])
+@pytest.mark.parametrize("convention", ["spss", "car"])
+def test_trial_rm_anova_agrees_with_r(scale, convention):
+    cc = pd.read_csv(REF / "tables_biomarkers_cc.csv")
+    ref = pd.read_csv(REF / f"tables_ref_rm_{scale}.csv")
+    ref = ref[ref["convention"].isin(["both", convention])]
+    if scale == "raw":
+        res = mixed_anova(cc, "value", "record_id", within=["visit", "analyte"], between="arm",
+                          convention=convention)
+    else:
+        res = rb.log_rm_anova(cc, convention=convention)
+    rows = _rm_rows(res, ref)
+    assert len(rows) > 100 and not _bad(rows), _bad(rows)[:10]
