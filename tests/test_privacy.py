@@ -139,3 +139,16 @@ def test_notebook_pages_fold_code_and_show_outputs(planted_build, tmp_path):
     assert page.count('<details class="code-fold">') == 1
     assert re.search(r"<details class=\"code-fold\">.*print.*</details>", page, flags=re.S)
     assert "aggregate only" in page.split("</details>")[-1]  # the output sits outside the fold
+
+
+def test_show_rows_follows_the_parameters_the_build_ran_with(planted_build, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("show_rows: false\n")
+    assert supplementary.build_show_rows(planted_build, params) is False
+    params.write_text("show_rows: true\n")
+    assert supplementary.build_show_rows(planted_build, params) is True  # no notebook says otherwise
+    nb_path = planted_build / "notebooks" / "09_planted.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.metadata["papermill"] = {"parameters": {"show_rows": False, "build_dir": "build"}}
+    nbformat.write(nb, nb_path)
+    assert supplementary.build_show_rows(planted_build, params) is False  # what the notebooks ran with wins

@@ -301,20 +301,30 @@ def provenance_section(build: Path, raw_dir: Path, params_path: Path) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # the whole supplementary
 # --------------------------------------------------------------------------------------------------------------
+def build_show_rows(build: Path, params_file: Path) -> bool:
+    """Whether this build is a private-review build: ``show_rows`` as papermill passed it to the executed notebooks
+    (any true wins), else the ``show_rows`` entry of the parameter file, else false."""
+    values = notebook_parameters(build)
+    values = values[values["parameter"] == "show_rows"]["value"]
+    if len(values):
+        return any(json.loads(v) is True for v in values)
+    params = yaml.safe_load(params_file.read_text(encoding="utf-8")) if params_file.exists() else {}
+    return bool((params or {}).get("show_rows", False))
+
+
 def build_supplementary(build_dir: str | Path = "build", out_dir: str | Path | None = None, *,
                         raw_dir: str | Path = "data/raw", params_path: str | Path = "config/params.yaml",
                         show_rows: bool | None = None) -> Path:
     """Write the HTML supplementary for ``build_dir`` into ``out_dir``; returns the index page's path.
 
-    ``show_rows`` defaults to the ``show_rows`` entry of ``params_path`` (false unless a private-review build).
+    ``show_rows`` defaults to what the build's notebooks ran with (see :func:`build_show_rows`).
     """
     build = io.project_path(build_dir)
     out = io.project_path(out_dir) if out_dir is not None else build / "supplementary"
     raw = io.project_path(raw_dir)
     params_file = io.project_path(params_path)
     if show_rows is None:
-        params = yaml.safe_load(params_file.read_text(encoding="utf-8")) if params_file.exists() else {}
-        show_rows = bool((params or {}).get("show_rows", False))
+        show_rows = build_show_rows(build, params_file)
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
 
     links = []
