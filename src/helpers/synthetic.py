@@ -692,7 +692,7 @@ def redcap_dictionary() -> pd.DataFrame:
             if instrument == "bdi" and number in (16, 18):
                 row["Field Note"] = "options 1a/1b, 2a/2b, 3a/3b stored as 1, 2, 3"
             rows.append(row)
-    return pd.DataFrame(rows).reindex(columns=DICTIONARY_COLUMNS).fillna("")
+    return pd.DataFrame(rows).reindex(columns=DICTIONARY_COLUMNS).astype(object).fillna("")
 
 
 # ------------------------------------------------------------------------------------------------- top level

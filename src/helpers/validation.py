@@ -97,14 +97,14 @@ def failure_messages(err: SchemaErrors, file: str, data: pd.DataFrame, unique: l
         if check == "column_in_dataframe":
             lines.append(f"{file}: row 1 (header), column {case.failure_case!r}: {_rule(check, unique)}")
             continue
-        key = (case.index, column, check)
-        if key in seen:
-            continue
-        seen.add(key)
         value = case.failure_case
         if check == "multiple_fields_uniqueness" and case.index in data.index:
             value = ", ".join(str(data.loc[case.index, c]) for c in unique or [])
             column = " x ".join(unique or [])
+        key = (case.index, column, check)
+        if key in seen:
+            continue
+        seen.add(key)
         lines.append(f"{file}: row {_row(case.index)}, column {column!r}, value {value!r}: {_rule(check, unique)}")
     return lines
 
