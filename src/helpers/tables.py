@@ -171,7 +171,7 @@ def table1(comparisons: pd.DataFrame, categorical: Sequence[tuple[str, pd.DataFr
                      "": ""})
         totals = counts.sum(axis=0)
         for category, r in counts.iterrows():
-            rows.append({"Measure": f"  {category}",
+            rows.append({"Measure": f"\u2003{category}",
                          cols[1]: f"{int(r[levels[0]])} ({100 * r[levels[0]] / totals[levels[0]]:.1f}%)",
                          cols[3]: f"{int(r[levels[1]])} ({100 * r[levels[1]] / totals[levels[1]]:.1f}%)"})
 
@@ -323,3 +323,126 @@ def trial_data(roster: pd.DataFrame, scores: pd.DataFrame, biomarkers: pd.DataFr
     m = m[m["visit"].isin(["pre", "post"])]
     return ids.merge(m, on="record_id", how="inner").sort_values(["record_id", "visit"], ascending=[True, False],
                                                                 ignore_index=True)
+
+
+# --- results keys --------------------------------------------------------------------------------------------------
+
+EFFECT_KEYS = {"visit": "time", "analyte": "biomarker", "arm": "group"}
+_EFFECT_ORDER = ["time", "biomarker", "group"]
+
+
+def effect_key(effect: str) -> str:
+    """``arm:visit:analyte`` -> ``time_biomarker_group`` (factor names mapped, then time, biomarker, group)."""
+    parts = [EFFECT_KEYS.get(p, p) for p in effect.split(":")]
+    return "_".join(sorted(parts, key=lambda p: _EFFECT_ORDER.index(p) if p in _EFFECT_ORDER else 99))
+
+
+def effect_label(effect: str) -> str:
+    """``arm:visit:analyte`` -> ``Time × Biomarker × Group``."""
+    return " × ".join(p.capitalize() for p in effect_key(effect).split("_"))
+
+
+def table1_results(comp: pd.DataFrame, categorical=()) -> tuple[dict, dict]:
+    """Results keys of Table 1: ``t1.<dv>.{cp,hc}_{n,mean,sd}``, ``.test``, ``.stat``, ``.df1``, ``.df2``, ``.p``,
+    Levene, both tests, Hedges' g; ``t1.<var>.chi2/.dof/.p`` for categorical variables."""
+    v, d = {}, {}
+
+    def put(key, value, desc):
+        v[key], d[key] = value, desc
+
+    for _, r in comp.iterrows():
+        k = f"t1.{r['dv']}"
+        for g in ("cp", "hc"):
+            put(f"{k}.{g}_n", int(r[f"n_{g}"]), f"{label(r['dv'])}: n, {g.upper()} at baseline")
+            put(f"{k}.{g}_mean", r[f"mean_{g}"], f"{label(r['dv'])}: mean, {g.upper()} at baseline")
+            put(f"{k}.{g}_sd", r[f"sd_{g}"], f"{label(r['dv'])}: SD, {g.upper()} at baseline")
+        put(f"{k}.test", r["test"], f"{label(r['dv'])}: test chosen by Levene's rule")
+        for s, desc in (("stat", "statistic of the chosen test (F or H)"), ("df1", "df (numerator)"),
+                        ("p", "p of the chosen test"), ("levene_w", "Levene W"), ("levene_p", "Levene p"),
+                        ("anova_f", "one-way ANOVA F"), ("anova_p", "one-way ANOVA p"), ("kw_h", "Kruskal-Wallis H"),
+                        ("kw_p", "Kruskal-Wallis p"), ("g", "Hedges' g (CP - HC)"), ("g_ci_low", "Hedges' g 95% CI low"),
+                        ("g_ci_high", "Hedges' g 95% CI high")):
+            col = {"levene_w": "levene_W", "anova_f": "anova_F", "kw_h": "kw_H", "p": "pval"}.get(s, s)
+            put(f"{k}.{s}", r[col], f"{label(r['dv'])}: {desc}, CP vs HC")
+        if np.isfinite(r["df2"]):
+            put(f"{k}.df2", r["df2"], f"{label(r['dv'])}: df (denominator) of the ANOVA, CP vs HC")
+    for var, _, test in categorical:
+        t = test.iloc[0]
+        for s, col in (("chi2", "chi2"), ("dof", "dof"), ("p", "pval")):
+            put(f"t1.{var}.{s}", t[col], f"{label(var)}: Pearson chi-square {s}, CP vs HC")
+    return v, d
+
+
+def posthoc_results(posthoc: pd.DataFrame, prefix: str) -> tuple[dict, dict]:
+    """Results keys ``<prefix>.<dv>.<arm>.{n,t,df,p,p_adj,d_z,d_av,mean_diff,mean_pre,sd_pre,mean_post,sd_post}``
+    and ``<prefix>.family_size``."""
+    v, d = {}, {}
+    names = {"n": "n", "T": "t", "dof": "df", "pval": "p", "p_adj": "p_adj", "d_z": "d_z", "d_av": "d_av",
+             "mean_diff": "mean_diff", "mean_pre": "mean_pre", "sd_pre": "sd_pre", "mean_post": "mean_post",
+             "sd_post": "sd_post"}
+    for _, r in posthoc.iterrows():
+        for col, s in names.items():
+            key = f"{prefix}.{r['dv']}.{str(r['group']).lower()}.{s}"
+            v[key] = r[col]
+            d[key] = f"{label(r['dv'])}, {r['group']}: paired t-test pre vs post, {s}"
+    v[f"{prefix}.family_size"] = int(posthoc["family_size"].iloc[0])
+    d[f"{prefix}.family_size"] = f"tests in the {posthoc['family'].iloc[0]} correction family"
+    return v, d
+
+
+def rm_results(res, prefix: str, test: str = "Pillai") -> tuple[dict, dict]:
+    """Results keys of a mixed_anova result: ``<prefix>.n``, per effect ``<prefix>.<effect>.{F,df1,df2,p,pes}``
+    from the multivariate ``test`` (within effects) or the univariate table (between effects), plus the
+    univariate ``.uni_f``, ``.p_gg``, ``.p_hf``, ``.eps_gg``, ``.eps_hf``."""
+    v, d = {f"{prefix}.n": int(res.n_subjects)}, {f"{prefix}.n": "patients in the complete-case mixed ANOVA"}
+    mv = res.multivariate[res.multivariate["test"] == test].set_index("effect")
+    for _, u in res.univariate.iterrows():
+        if u["effect"] == "(Intercept)":
+            continue
+        k = f"{prefix}.{effect_key(u['effect'])}"
+        lab = effect_label(u["effect"])
+        if u["effect"] in mv.index:
+            m = mv.loc[u["effect"]]
+            vals = {"F": m["f"], "df1": m["df1"], "df2": m["df2"], "p": m["p"], "pes": m["pes"]}
+            src = f"multivariate ({test})"
+        else:
+            vals = {"F": u["f"], "df1": u["df"], "df2": u["df_error"], "p": u["p"], "pes": u["pes"]}
+            src = "univariate"
+        vals.update({"uni_f": u["f"], "uni_p": u["p"], "p_gg": u["p_gg"], "p_hf": u["p_hf"],
+                     "eps_gg": u["eps_gg"], "eps_hf": u["eps_hf"]})
+        for s, x in vals.items():
+            v[f"{k}.{s}"] = x
+            d[f"{k}.{s}"] = f"{lab}: {s} ({src if s in ('F', 'df1', 'df2', 'p', 'pes') else 'univariate'})"
+    for _, r in res.n_per_group.iterrows():
+        key = f"{prefix}.n_{str(r.iloc[0]).lower()}"
+        v[key], d[key] = int(r["n"]), f"patients of arm {r.iloc[0]} in the complete-case mixed ANOVA"
+    return v, d
+
+
+def multivariate_table(res) -> pd.DataFrame:
+    """Display of mixed_anova's multivariate tests: effect, test, value, F, df, p, partial eta squared."""
+    mv = res.multivariate.copy()
+    mv["effect"] = mv["effect"].map(effect_label)
+    return pd.DataFrame({"Effect": mv["effect"], "Test": mv["test"], "Value": mv["value"].map(lambda x: fmt_num(x, 3)),
+                         "F": mv["f"].map(lambda x: fmt_num(x, 3)),
+                         "df": [fmt_df(a, b) for a, b in zip(mv["df1"], mv["df2"], strict=True)],
+                         "p": mv["p"].map(fmt_p), "η²p": mv["pes"].map(lambda x: fmt_num(x, 3))})
+
+
+def univariate_table(res) -> pd.DataFrame:
+    """Display of mixed_anova's univariate tests with Mauchly's W and the GG / HF corrections."""
+    u = res.univariate[res.univariate["effect"] != "(Intercept)"].copy()
+    sph = res.sphericity.set_index("effect") if len(res.sphericity) else pd.DataFrame()
+
+    def mauchly(e):
+        w = ":".join(p for p in e.split(":") if p != "arm")
+        if w in sph.index:
+            s = sph.loc[w]
+            return f"W = {fmt_num(s['w'], 3)}, p {('= ' + fmt_p(s['p'])) if s['p'] >= 0.001 else fmt_p(s['p'])}"
+        return ""
+    return pd.DataFrame({"Effect": u["effect"].map(effect_label), "F": u["f"].map(lambda x: fmt_num(x, 3)),
+                         "df": [fmt_df(a, b) for a, b in zip(u["df"], u["df_error"], strict=True)],
+                         "p": u["p"].map(fmt_p), "η²p": u["pes"].map(lambda x: fmt_num(x, 3)),
+                         "Mauchly": u["effect"].map(mauchly), "ε GG": u["eps_gg"].map(lambda x: fmt_num(x, 3)),
+                         "p GG": u["p_gg"].map(fmt_p), "ε HF": u["eps_hf"].map(lambda x: fmt_num(x, 3)),
+                         "p HF": u["p_hf"].map(fmt_p)})
