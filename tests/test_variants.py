@@ -1,0 +1,347 @@
+"""Analysis variants: variant files, per-variant status, the comparison table, and the Snakemake runs behind
+`make variants` (parallel, --keep-going, resume after a kill, the generic cluster executor).
+
+The Snakemake runs (marked ``notebooks``) use a copy of the project whose five notebooks are replaced by stubs with
+the same names and parameters: they test the orchestration (the Snakefile, helpers.variants, the profiles) in
+about a minute each, independently of the analysis notebooks, which tests/test_pipeline_run.py executes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import variants
+
+from .conftest import ROOT
+
+NOTEBOOKS = ["01_ingest", "02_scoring", "03_baseline", "04_trial_rmanova", "05_discussion_figures"]
+IGNORE = shutil.ignore_patterns(".git", ".venv", "build", ".snakemake", "_manuscript", "_freeze", ".quarto",
+                                "__pycache__", "*.egg-info", ".pytest_cache", ".hypothesis", ".benchmarks",
+                                "figures", "data")
+
+
+# --- variant files ----------------------------------------------------------------------------------------------
+
+def _variant(tmp_path, name, text):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return variants.load_variant(path, {"seed": 1, "build_dir": "build", "figures_dir": "figures"})
+
+
+def test_variant_file_is_read(tmp_path):
+    v = _variant(tmp_path, "seed_two", "description: another seed\noverrides:\n  seed: 2\n")
+    assert (v.name, v.description, v.overrides, v.error) == ("seed_two", "another seed", {"seed": 2}, None)
+    cfg = v.config({"seed": 1, "build_dir": "build", "figures_dir": "figures"}, "build")
+    assert cfg == {"seed": 2, "build_dir": "build/variants/seed_two", "figures_dir": "build/variants/seed_two/figures"}
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("unknown_key", "overrides:\n  lod_rule: sqrt2\n", "['lod_rule'] are not in config/params.yaml"),
+    ("moves_build", "overrides:\n  build_dir: elsewhere\n", "build_dir"),
+    ("bad_yaml", "overrides: [\n", "not valid YAML"),
+    ("extra_key", "overrides: {}\nseed: 3\n", "'description' and 'overrides' only"),
+    ("Bad-Name", "overrides: {}\n", "must match"),
+    ("two__parts", "overrides: {}\n", "must match"),
+])
+def test_invalid_variant_carries_its_error_instead_of_raising(tmp_path, name, text, message):
+    v = _variant(tmp_path, name, text)
+    assert v.error and message in v.error
+
+
+def test_shipped_variants(config):
+    shipped = variants.load_variants(config)
+    names = {v.name for v in shipped}
+    assert variants.REFERENCE in names
+    assert len(names - {variants.REFERENCE}) >= 5
+    for v in shipped:
+        assert v.description, f"{v.name}: no description"
+        if v.name != variants.REFERENCE:
+            assert v.overrides, f"{v.name}: overrides nothing"
+        # an override key missing from config/params.yaml is the only acceptable error (its owner adds it)
+        assert v.error is None or "are not in config/params.yaml" in v.error
+
+
+# --- status and comparison --------------------------------------------------------------------------------------
+
+def _build(tmp_path, name, values, descriptions=None):
+    folder = tmp_path / "build" / "variants" / name
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(values))
+    with open(folder / "results_keys.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["key", "value", "description", "notebook"])
+        for k, val in values.items():
+            w.writerow([k, val, (descriptions or {}).get(k, f"about {k}"), "nb"])
+    return folder
+
+
+def test_headline_keys_follow_pattern_order():
+    keys = {"rm.biomarker.p", "t1.bdi_total.p", "t1.bdi_total.cp_mean", "rm.biomarker.f", "dq.n_rows"}
+    assert variants.headline_keys(keys) == ["t1.bdi_total.p", "rm.biomarker.f", "rm.biomarker.p"]
+
+
+def test_log_error_picks_the_exception_line(tmp_path):
+    log = tmp_path / "03.log"
+    log.write_text("Executing: 100%\n---\nTraceback (most recent call last):\n  File x\n"
+                   "\x1b[0;31mValueError\x1b[0m: levene_center must be mean or median\n\n")
+    assert variants._log_error(log) == "ValueError: levene_center must be mean or median"
+    log.write_text("Executing: 40%\n")  # killed half way: no exception
+    assert variants._log_error(log) is None
+
+
+def test_compare_reports_each_variant_and_tabulates_the_ok_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(ROOT))
+    build = str(tmp_path / "build")
+    _build(tmp_path, "default", {"rm.biomarker.f": 24.59, "rm.biomarker.p": 1e-7, "t1.age.cp_mean": 38.9})
+    _build(tmp_path, "holm", {"rm.biomarker.f": 24.59, "rm.biomarker.p": 2e-7, "t1.age.cp_mean": 38.9})
+    broken = _build(tmp_path, "broken", {"rm.biomarker.f": 99.0})  # stale results of an earlier run
+    (broken / "logs").mkdir()
+    (broken / "logs" / "03_baseline.log").write_text("Traceback\nKeyError: 'bdi_total'\n")
+    killed = tmp_path / "build" / "variants" / "killed"
+    (killed / "logs").mkdir(parents=True)
+    (killed / "logs" / "01_ingest.log").write_text("Executing notebook\n")
+    vs = [variants.Variant("holm", "Holm", {"correction": "holm"}), variants.Variant("default", "defaults"),
+          variants.Variant("broken", "fails"), variants.Variant("killed", "interrupted"),
+          variants.Variant("invalid", error="config/variants/invalid.yaml: parameters ['x'] are not in ...")]
+    pending = {"broken": {"notebook_03_baseline", "notebook_05_discussion_figures", "results"},
+               "killed": {"notebook_01_ingest", "results"}}
+    md, statuses = variants.compare(build, variants=vs, pending=pending)
+
+    status = {s["variant"]: (s["status"], s["error"]) for s in statuses}
+    assert status["default"] == status["holm"] == ("ok", "")
+    assert status["broken"] == ("failed", "03_baseline: KeyError: 'bdi_total'")
+    assert status["killed"][0] == "incomplete"
+    assert status["invalid"][0] == "failed" and "parameters ['x']" in status["invalid"][1]
+
+    with open(tmp_path / "build" / "variants" / "comparison.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["key", "description", "default", "holm", "differs"]  # reference first, stale excluded
+    by_key = {r["key"]: r for r in rows}
+    assert set(by_key) == {"rm.biomarker.f", "rm.biomarker.p"}  # headline keys only
+    assert float(by_key["rm.biomarker.p"]["holm"]) == 2e-7 and by_key["rm.biomarker.p"]["differs"] == "yes"
+    assert by_key["rm.biomarker.f"]["differs"] == ""
+    text = md.read_text()
+    assert "| broken | **failed**: 03_baseline: KeyError: 'bdi_total'" in text
+    assert "`correction=\"holm\"`" in text and "| `rm.biomarker.p` | 1.00e-07 | 2.00e-07 | yes |" in text
+
+
+def test_compare_is_deterministic(tmp_path, monkeypatch):
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(ROOT))
+    _build(tmp_path, "default", {"rm.x.p": 0.5, "rm.x.f": 1.25})
+    vs = [variants.Variant("default")]
+    md, _ = variants.compare(str(tmp_path / "build"), variants=vs, pending={})
+    first = (md.read_bytes(), (md.parent / "comparison.csv").read_bytes())
+    md, _ = variants.compare(str(tmp_path / "build"), variants=vs, pending={})
+    assert (md.read_bytes(), (md.parent / "comparison.csv").read_bytes()) == first
+
+
+# --- the Snakefile (dry runs: fast) -----------------------------------------------------------------------------
+
+def _snakemake(project, *args, **kw):
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=project, env=env,
+                          capture_output=True, text=True, **kw)
+
+
+def _dry_run_jobs(project, *args) -> dict[str, str]:
+    """rule name -> shell command of every job a dry run plans."""
+    out = _snakemake(project, "--dry-run", "--cores", "1", "--printshellcmds", *args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    jobs = {}
+    for block in re.split(r"^(?:local)?rule ", out.stdout + out.stderr, flags=re.M)[1:]:
+        command = re.search(r"^Shell command: (.*)$", block, re.M)
+        jobs[block.split(":", 1)[0]] = command.group(1) if command else ""
+    return jobs
+
+
+def test_variants_target_plans_one_chain_per_valid_variant(tmp_path):
+    jobs = _dry_run_jobs(ROOT, "--config", f"build_dir={tmp_path}/b", "--", "variants")
+    valid = [v for v in variants.load_variants(yaml.safe_load((ROOT / "config/params.yaml").read_text()))
+             if v.error is None]
+    for v in valid:
+        for nb in NOTEBOOKS:
+            cmd = jobs[f"variant__{v.name}__notebook_{nb}"]
+            params = json.loads(re.search(r"--params-json '(\{.*?\})'", cmd).group(1))
+            assert params["build_dir"] == f"{tmp_path}/b/variants/{v.name}"
+            assert params.get("figures_dir", f"{tmp_path}/b/variants/{v.name}/figures").startswith(
+                f"{tmp_path}/b/variants/{v.name}/")
+            for key, value in v.overrides.items():
+                if key in params:
+                    assert params[key] == value
+    assert not any(name.startswith("notebook_") for name in jobs), "variants must not rebuild the main build"
+
+
+def test_main_build_plans_no_variant_job(tmp_path):
+    jobs = _dry_run_jobs(ROOT, "--config", f"build_dir={tmp_path}/b")
+    assert jobs and not any(name.startswith("variant__") for name in jobs)
+
+
+# --- Snakemake runs on stub notebooks (orchestration) ------------------------------------------------------------
+
+STUB = '''import time
+from helpers import io
+res = io.Results("{nb}", build_dir)
+if seed == 13 and "{nb}" == "03_baseline":
+    raise ValueError("seed 13 is unlucky")
+time.sleep(delay if seed == 1 else 0)
+res.add("rm.stub_{short}.f", seed * {k} + 0.5, "a statistic that depends on the seed")
+res.add("rm.stub_{short}.p", {k} / 100, "a statistic that does not")
+res.save()
+'''
+
+
+def _stub_notebook(path: Path, nb: str, params: dict) -> None:
+    params = {**params, "seed": params.get("seed", 20250101), "delay": 0.0}
+    head = "".join(f"{k} = {v!r}\n" for k, v in params.items())
+    body = STUB.format(nb=nb, short=nb[:2], k=int(nb[:2]))
+    if nb == "05_discussion_figures":
+        body += "from pathlib import Path\nPath(io.project_path(figures_dir)).mkdir(parents=True, exist_ok=True)\n"
+        body += "(io.project_path(figures_dir) / 'fig.txt').write_text(str(seed))\n"
+    cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": head, "outputs": [],
+              "execution_count": None},
+             {"cell_type": "code", "metadata": {}, "source": body, "outputs": [], "execution_count": None}]
+    nbjson = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+              "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    path.write_text(json.dumps(nbjson))
+
+
+@pytest.fixture
+def stub_project(tmp_path):
+    """A copy of the project with stub notebooks and the variants: default, seed_one (slow), and the given extras."""
+    from helpers import pipeline
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=IGNORE)
+    (project / "data" / "raw").mkdir(parents=True)
+    (project / "data" / "raw" / "roster.csv").write_text("record_id\n1\n")
+    for nb in NOTEBOOKS:
+        _stub_notebook(project / "notebooks" / f"{nb}.ipynb", nb,
+                       pipeline.notebook_parameters(ROOT / "notebooks" / f"{nb}.ipynb"))
+    params = yaml.safe_load((project / "config" / "params.yaml").read_text())
+    params["delay"] = 0.0
+    (project / "config" / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.rmtree(project / "config" / "variants")
+    (project / "config" / "variants").mkdir()
+
+    _add_variant(project, "default", {})
+    _add_variant(project, "seed_one", {"seed": 1, "delay": 2.0})
+    return project
+
+
+def _add_variant(project, name, overrides):
+    doc = {"description": f"test variant {name}", "overrides": overrides}
+    (project / "config" / "variants" / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+
+
+def _compare(project):
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
+    return subprocess.run([sys.executable, "-m", "helpers.variants", "compare"], cwd=project, env=env,
+                          capture_output=True, text=True)
+
+
+def _statuses(project) -> dict[str, tuple[str, str]]:
+    with open(project / "build" / "variants" / "status.csv", newline="") as fh:
+        return {r["variant"]: (r["status"], r["error"]) for r in csv.DictReader(fh)}
+
+
+def _planned(project) -> set[str]:
+    out = _snakemake(project, "--dry-run", "--cores", "1", "--quiet", "rules", "--", "variants")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return set(re.findall(r"^(variant__\w+)\s+\d+\s*$", out.stdout + out.stderr, re.M))
+
+
+def _files(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.notebooks
+def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_project):
+    """`make variants`' Snakemake call, killed once the first variant is done, then re-run to completion."""
+    _add_variant(stub_project, "unlucky", {"seed": 13})  # its 03_baseline raises
+    _add_variant(stub_project, "unknown", {"no_such_parameter": 1})  # an invalid variant file
+    variants_dir = stub_project / "build" / "variants"
+    done = variants_dir / "default" / "results.json"
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(stub_project)}
+
+    # 1. run on one core, the default variant first (--prioritize), and kill Snakemake once it is complete
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--keep-going", "--rerun-incomplete",
+           "--prioritize", str(done.relative_to(stub_project)), "--", "variants"]
+    log = stub_project / "killed-run.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=stub_project, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    finished_default = re.compile(r"Finished jobid: \d+ \(Rule: variant__default__results\)")
+    try:
+        deadline = time.monotonic() + 400
+        while not finished_default.search(log.read_text()) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert finished_default.search(log.read_text()), "the first variant did not finish"
+        os.killpg(proc.pid, signal.SIGTERM)  # Snakemake, its running job and the job's kernel
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not (variants_dir / "seed_one" / "results.json").exists(), "killed too late"
+    status = _statuses_after_compare(stub_project)
+    assert status["default"] == ("ok", "") and status["seed_one"][0] == "incomplete"
+
+    # 2. Snakemake's dry run plans every unfinished variant and nothing of the finished one
+    planned = _planned(stub_project)
+    assert {j.split("__")[1] for j in planned} == {"seed_one", "unlucky", "unknown"}
+    finished = _files(variants_dir / "default")
+
+    # 3. re-run (in parallel): completes what is missing, keeps going past the failing variants
+    run = _snakemake(stub_project, "--cores", "2", "--keep-going", "--rerun-incomplete", "--", "variants")
+    assert run.returncode != 0  # two variants fail ...
+    assert _files(variants_dir / "default") == finished, "a finished variant was redone"
+    out = _compare(stub_project)
+    assert out.returncode == 1, out.stdout + out.stderr  # ... and the comparison step says so, by name
+    status = _statuses(stub_project)
+    assert status["default"] == status["seed_one"] == ("ok", "")
+    assert status["unlucky"] == ("failed", "03_baseline: ValueError: seed 13 is unlucky")
+    assert status["unknown"][0] == "failed" and "no_such_parameter" in status["unknown"][1]
+    assert "unlucky" in out.stdout and "seed 13 is unlucky" in out.stdout
+
+    # outputs: figures inside the variant folder; the failed variant has no results file, its upstream is kept
+    assert (variants_dir / "seed_one" / "figures" / "fig.txt").read_text() == "1"
+    assert not (variants_dir / "unlucky" / "results.json").exists()
+    assert (variants_dir / "unlucky" / "results" / "02_scoring.json").exists()
+    with open(variants_dir / "comparison.csv", newline="") as fh:
+        rows = {r["key"]: r for r in csv.DictReader(fh)}
+    assert list(next(iter(rows.values()))) == ["key", "description", "default", "seed_one", "differs"]
+    assert float(rows["rm.stub_03.f"]["seed_one"]) == 3.5 and rows["rm.stub_03.f"]["differs"] == "yes"
+    assert rows["rm.stub_03.p"]["differs"] == ""
+    assert "seed 13 is unlucky" in (variants_dir / "comparison.md").read_text()
+
+
+def _statuses_after_compare(project):
+    _compare(project)
+    return _statuses(project)
+
+
+@pytest.mark.notebooks
+def test_cluster_code_path_with_generic_cluster_executor(stub_project):
+    pytest.importorskip("snakemake_executor_plugin_cluster_generic")
+    (stub_project / "config" / "variants" / "seed_one.yaml").unlink()  # one variant: five jobs suffice
+    run = _snakemake(stub_project, "--profile", "profiles/local-cluster", "--", "variants", timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    log = run.stdout + run.stderr
+    submitted = re.findall(r"Submitted job \d+ with external jobid '(\d+)'", log)
+    assert len(submitted) >= len(NOTEBOOKS), log[-3000:]
+    spool = stub_project / ".snakemake" / "local-cluster"
+    assert all((spool / f"{jobid}.exit").read_text().strip() == "0" for jobid in submitted)
+    assert set(_statuses_after_compare(stub_project).values()) == {("ok", "")}
+    nothing = _snakemake(stub_project, "--profile", "profiles/local-cluster", "--dry-run", "--", "variants")
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr
