@@ -391,7 +391,7 @@ def posthoc_results(posthoc: pd.DataFrame, prefix: str) -> tuple[dict, dict]:
 
 
 def rm_results(res, prefix: str, test: str = "Pillai") -> tuple[dict, dict]:
-    """Results keys of a mixed_anova result: ``<prefix>.n``, per effect ``<prefix>.<effect>.{F,df1,df2,p,pes}``
+    """Results keys of a mixed_anova result: ``<prefix>.n``, per effect ``<prefix>.<effect>.{f,df1,df2,p,pes}``
     from the multivariate ``test`` (within effects) or the univariate table (between effects), plus the
     univariate ``.uni_f``, ``.p_gg``, ``.p_hf``, ``.eps_gg``, ``.eps_hf``."""
     v, d = {f"{prefix}.n": int(res.n_subjects)}, {f"{prefix}.n": "patients in the complete-case mixed ANOVA"}
@@ -403,16 +403,16 @@ def rm_results(res, prefix: str, test: str = "Pillai") -> tuple[dict, dict]:
         lab = effect_label(u["effect"])
         if u["effect"] in mv.index:
             m = mv.loc[u["effect"]]
-            vals = {"F": m["f"], "df1": m["df1"], "df2": m["df2"], "p": m["p"], "pes": m["pes"]}
+            vals = {"f": m["f"], "df1": m["df1"], "df2": m["df2"], "p": m["p"], "pes": m["pes"]}
             src = f"multivariate ({test})"
         else:
-            vals = {"F": u["f"], "df1": u["df"], "df2": u["df_error"], "p": u["p"], "pes": u["pes"]}
+            vals = {"f": u["f"], "df1": u["df"], "df2": u["df_error"], "p": u["p"], "pes": u["pes"]}
             src = "univariate"
         vals.update({"uni_f": u["f"], "uni_p": u["p"], "p_gg": u["p_gg"], "p_hf": u["p_hf"],
                      "eps_gg": u["eps_gg"], "eps_hf": u["eps_hf"]})
         for s, x in vals.items():
             v[f"{k}.{s}"] = x
-            d[f"{k}.{s}"] = f"{lab}: {s} ({src if s in ('F', 'df1', 'df2', 'p', 'pes') else 'univariate'})"
+            d[f"{k}.{s}"] = f"{lab}: {s} ({src if s in ('f', 'df1', 'df2', 'p', 'pes') else 'univariate'})"
     for _, r in res.n_per_group.iterrows():
         key = f"{prefix}.n_{str(r.iloc[0]).lower()}"
         v[key], d[key] = int(r["n"]), f"patients of arm {r.iloc[0]} in the complete-case mixed ANOVA"
@@ -446,3 +446,166 @@ def univariate_table(res) -> pd.DataFrame:
                          "Mauchly": u["effect"].map(mauchly), "ε GG": u["eps_gg"].map(lambda x: fmt_num(x, 3)),
                          "p GG": u["p_gg"].map(fmt_p), "ε HF": u["eps_hf"].map(lambda x: fmt_num(x, 3)),
                          "p HF": u["p_hf"].map(fmt_p)})
+
+
+# --- clinical Time x Group ------------------------------------------------------------------------------------------
+
+def clinical_results(clin: pd.DataFrame) -> tuple[dict, dict]:
+    """Keys ``clin.<score>.<effect>.{f,df1,df2,p,pes}`` (effect: group, time, time_group) and ``clin.<score>.n``."""
+    v, d = {}, {}
+    for _, r in clin.iterrows():
+        k = f"clin.{r['dv']}.{effect_key(r['effect'])}"
+        for s, col in (("f", "f"), ("df1", "df"), ("df2", "df_error"), ("p", "p"), ("pes", "pes")):
+            v[f"{k}.{s}"] = r[col]
+            d[f"{k}.{s}"] = f"{label(r['dv'])}: {effect_label(r['effect'])} mixed ANOVA, {s}"
+        v[f"clin.{r['dv']}.n"] = int(r["n"])
+        d[f"clin.{r['dv']}.n"] = f"{label(r['dv'])}: patients with both visits in the Time x Group ANOVA"
+    return v, d
+
+
+def clinical_table(clin: pd.DataFrame) -> pd.DataFrame:
+    """One row per score: n and F (df), p, partial eta squared of Group, Time and Time x Group."""
+    rows = []
+    for dv, sub in clin.groupby("dv", sort=False):
+        row = {"Score": label(dv), "n": str(int(sub["n"].iloc[0]))}
+        for _, r in sub.iterrows():
+            lab = effect_label(r["effect"])
+            row[f"{lab} F ({fmt_df(r['df'], r['df_error'])})"] = fmt_num(r["f"], 3)
+            row[f"{lab} p"] = fmt_p(r["p"])
+            row[f"{lab} η²p"] = fmt_num(r["pes"], 3)
+        rows.append(row)
+    return pd.DataFrame(rows).fillna("")
+
+
+# --- robustness -----------------------------------------------------------------------------------------------------
+
+CONTRAST_LABELS = {"change_a": "Change in MBPM", "change_b": "Change in WL", "interaction": "Time × Group",
+                   "group": "Group (MBPM − WL)"}
+
+
+def mixedlm_results(mlm: pd.DataFrame) -> tuple[dict, dict]:
+    """Keys ``robust.mlm.<analyte>.<contrast>.{estimate,se,z,p,q}``."""
+    v, d = {}, {}
+    for _, r in mlm.iterrows():
+        k = f"robust.mlm.{r['analyte']}.{r['contrast']}"
+        for s, col in (("estimate", "estimate"), ("se", "se"), ("z", "z"), ("p", "pval"), ("q", "qval")):
+            v[f"{k}.{s}"] = r[col]
+            d[f"{k}.{s}"] = (f"{label(r['analyte'])}: mixed model ({'log' if r['log'] else 'raw'} scale) contrast "
+                             f"{r['contrast']}, {s}")
+    return v, d
+
+
+def mixedlm_table(mlm: pd.DataFrame) -> pd.DataFrame:
+    """One row per analyte x contrast: estimate (SE), z, p, q (BH)."""
+    return pd.DataFrame({"Analyte": [ANALYTE_LABELS.get(a, a) for a in mlm["analyte"]],
+                         "Contrast": mlm["contrast"].map(CONTRAST_LABELS),
+                         "Estimate (SE)": [f"{fmt_num(e, 3)} ({fmt_num(s, 3)})" for e, s in zip(mlm["estimate"],
+                                                                                                 mlm["se"], strict=True)],
+                         "z": mlm["z"].map(lambda x: fmt_num(x, 2)), "p": mlm["pval"].map(fmt_p),
+                         "q (BH)": mlm["qval"].map(fmt_p),
+                         "n (obs)": [f"{int(a)} ({int(b)})" for a, b in zip(mlm["n_subjects"], mlm["n_obs"],
+                                                                            strict=True)]})
+
+
+def mixedlm_notes(log_transform: bool) -> list[str]:
+    scale = "natural-log concentrations (estimates are log ratios)" if log_transform else "raw pg/mL"
+    return [f"*Note.* Linear mixed model per analyte on {scale}: four Time × Group cell means, random intercept per "
+            "patient, REML (statsmodels MixedLM; model-based standard errors as lme4), Wald z tests. All available "
+            "observations of the analysed patients are used. q: Benjamini-Hochberg across the six analytes, "
+            "separately for each contrast."]
+
+
+def headline_findings(post_bio, post_log, rm_raw, rm_log, mlm, base_tests, il8_log) -> list[dict]:
+    """The paper's five headline findings and, for each, ``(p, direction_ok)`` per check (None: not applicable),
+    for :func:`helpers.stats.robustness.survival_table`."""
+    ph = post_bio.set_index(["dv", "group"])
+    pl = post_log.set_index(["dv", "group"])
+    m = mlm.set_index(["analyte", "contrast"])
+
+    def mv_p(res, effect):
+        t = res.multivariate
+        return float(t[(t["effect"] == effect) & (t["test"] == "Pillai")]["p"].iloc[0])
+
+    def up(dv, arm, contrast):
+        r, lg, mm = ph.loc[(dv, arm)], pl.loc[(dv, arm)], m.loc[(dv, contrast)]
+        return {"Paper's method": (r["pval"], r["mean_diff"] > 0),
+                "Multiplicity-corrected": (r["p_adj"], r["mean_diff"] > 0),
+                "Log scale": (lg["pval"], lg["mean_diff"] > 0),
+                "Mixed model, all observations (FDR)": (mm["qval"], mm["estimate"] > 0)}
+
+    def omnibus(effect, contrast):
+        sub = mlm[mlm["contrast"] == contrast]
+        return {"Paper's method": (mv_p(rm_raw, effect), True), "Multiplicity-corrected": None,
+                "Log scale": (mv_p(rm_log, effect), True),
+                "Mixed model, all observations (FDR)": (float(sub["qval"].min()), True)}
+
+    b = base_tests.set_index("dv")
+    il8 = b.loc["il8"]
+    n_base = int(b["pval"].notna().sum())
+    il8_adj = min(1.0, float(il8["pval"]) * n_base)
+    lg = il8_log.iloc[0]
+    return [
+        {"finding": "Oxytocin rose in MBPM", "checks": up("oxytocin", "MBPM", "change_a")},
+        {"finding": "IL-1β rose in WL", "checks": up("il1b", "WL", "change_b")},
+        {"finding": "Time × Biomarker × Group interaction", "checks": omnibus("arm:visit:analyte", "interaction")},
+        {"finding": "Biomarker × Group interaction", "checks": omnibus("arm:analyte", "group")},
+        {"finding": "IL-8 higher in CP than HC", "checks": {
+            "Paper's method": (il8["pval"], il8["mean_cp"] > il8["mean_hc"]),
+            "Multiplicity-corrected": (il8_adj, il8["mean_cp"] > il8["mean_hc"]),
+            "Log scale": (lg["pval"], lg["mean_cp"] > lg["mean_hc"]),
+            "Mixed model, all observations (FDR)": None}},
+    ]
+
+
+def survival_results(long: pd.DataFrame) -> tuple[dict, dict]:
+    """Keys ``robust.survives.<finding>.<check>`` (1 / 0) and ``robust.p.<finding>.<check>``."""
+    slug = {"Oxytocin rose in MBPM": "oxytocin_mbpm", "IL-1β rose in WL": "il1b_wl",
+            "Time × Biomarker × Group interaction": "time_biomarker_group",
+            "Biomarker × Group interaction": "biomarker_group", "IL-8 higher in CP than HC": "il8_cp_hc"}
+    check = {"Paper's method": "paper", "Multiplicity-corrected": "corrected", "Log scale": "log",
+             "Mixed model, all observations (FDR)": "mixedlm"}
+    v, d = {}, {}
+    for _, r in long.iterrows():
+        if r["survives"] is None or pd.isna(r["pval"]):
+            continue
+        k = f"{slug.get(r['finding'], r['finding'])}.{check.get(r['check'], r['check'])}"
+        v[f"robust.survives.{k}"] = int(bool(r["survives"]))
+        d[f"robust.survives.{k}"] = f"1 if '{r['finding']}' survives the check '{r['check']}'"
+        v[f"robust.p.{k}"] = r["pval"]
+        d[f"robust.p.{k}"] = f"p (or q) of '{r['finding']}' under the check '{r['check']}'"
+    return v, d
+
+
+def survival_notes(alpha: float, correction: str, log_transform: bool) -> list[str]:
+    corr = {"bonferroni": "Bonferroni", "holm": "Holm"}.get(correction, correction)
+    return [f"*Note.* yes: p < {alpha:g} with the paper's direction. Paper's method: paired t-test (rises), "
+            "multivariate Pillai test of the complete-case mixed ANOVA (interactions), Levene-rule test (IL-8). "
+            f"Multiplicity-corrected: {corr} over the 12 arm × analyte paired tests (rises) or Bonferroni over the "
+            "six baseline analyte tests (IL-8); not applicable to the omnibus tests. Log scale: the same test on "
+            "log concentrations. Mixed model: per-analyte Time × Group mixed model on all observations "
+            f"({'log' if log_transform else 'raw'} scale), Benjamini-Hochberg q across analytes; for an omnibus "
+            "interaction the smallest q of the matching per-analyte contrast (Time × Group for the three-way, "
+            "Group for Biomarker × Group)."]
+
+
+# --- associations ---------------------------------------------------------------------------------------------------
+
+def assoc_results(assoc: pd.DataFrame) -> tuple[dict, dict]:
+    """Keys ``assoc.<y>.<method>.{n,r,ci_low,ci_high,p}`` (y without the ``_change`` suffix)."""
+    v, d = {}, {}
+    for _, r in assoc.iterrows():
+        y = r["y"].removesuffix("_change")
+        for s, col in (("n", "n"), ("r", "r"), ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("p", "pval")):
+            k = f"assoc.{y}.{r['method']}.{s}"
+            v[k] = r[col]
+            d[k] = f"{r['method'].capitalize()} correlation of oxytocin change with {label(y)} change, {s}"
+    return v, d
+
+
+def assoc_table(assoc: pd.DataFrame) -> pd.DataFrame:
+    """One row per outcome x method: n, r [95% CI], p."""
+    return pd.DataFrame({"Change in": [label(y.removesuffix("_change")) for y in assoc["y"]],
+                         "Method": assoc["method"].str.capitalize(), "n": assoc["n"].astype(int).astype(str),
+                         "r [95% CI]": [fmt_ci(r, lo, hi) for r, lo, hi in zip(assoc["r"], assoc["ci_low"],
+                                                                                assoc["ci_high"], strict=True)],
+                         "p": assoc["pval"].map(fmt_p)})
