@@ -52,6 +52,8 @@ def notebook_chain(prefix, build, cfg):
                 values=pipeline.params_json(f"notebooks/{nb}.ipynb", cfg),
             log:
                 f"{build}/logs/{nb}.log",
+            benchmark:
+                f"{build}/benchmarks/{nb}.tsv"  # wall time and peak memory of the job (Snakemake measures)
             resources:
                 mem_mb=2000,
                 runtime=30,
