@@ -87,9 +87,11 @@ def _build(tmp_path, name, values, descriptions=None):
     return folder
 
 
-def test_headline_keys_follow_pattern_order():
-    keys = {"rm.biomarker.p", "t1.bdi_total.p", "t1.bdi_total.cp_mean", "rm.biomarker.f", "dq.n_rows"}
-    assert variants.headline_keys(keys) == ["t1.bdi_total.p", "rm.biomarker.f", "rm.biomarker.p"]
+def test_headline_keys_follow_topic_then_stem_then_statistic():
+    keys = {"rm.biomarker.p", "t1.bdi_total.p", "t1.bdi_total.cp_mean", "rm.biomarker.f", "dq.n_rows",
+            "t1.age.p", "t1.age.test", "rm.posthoc.il8.wl.p", "rm.n"}
+    assert variants.headline_keys(keys) == ["t1.age.test", "t1.age.p", "t1.bdi_total.p", "rm.n", "rm.biomarker.f",
+                                            "rm.biomarker.p", "rm.posthoc.il8.wl.p"]
 
 
 def test_log_error_picks_the_exception_line(tmp_path):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fnmatch
 import io as _io
 import json
 import math
@@ -41,32 +40,23 @@ NAME_PATTERN = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")  # no "__": it separates 
 REFERENCE = "default"  # the variant without overrides: the column every other is compared with
 NOTEBOOK_ORDER = ["01_ingest", "02_scoring", "03_baseline", "04_trial_rmanova", "05_discussion_figures"]
 
-# The statistics a reviewer compares across variants (fnmatch patterns over results keys, in display order).
-# Keys follow CONTRIBUTING.md's prefixes; a pattern no variant produces simply contributes no row.
-HEADLINE_PATTERNS = [
-    "flow.n_analysed*",
-    "flow.n_*",
-    "t1.*.p",
-    "t1.*.statistic",
-    "t1.*.test",
-    "t1.*.levene_p",
-    "rm.*.f",
-    "rm.*.p",
-    "rm.*.p_gg",
-    "rm.*.pes",
-    "rm.*.eta_p2",
-    "t2.*.t",
-    "t2.*.p",
-    "t2.*.p_adj",
-    "t2.*.d_z",
-    "t2.*.d_av",
-    "clin.*.p",
-    "robust.*.p",
-    "robust.*.f",
-    "fig.dz.*.d_z",
-    "fig.change_r.*.r",
-    "fig.change_r.*.p",
+# The statistics a reviewer compares across variants, by topic (results keys of CONTRIBUTING.md). A pattern's `*`
+# stands for one dot-free segment. Within a topic rows are grouped by the key's stem (e.g. one Table 1 measure),
+# statistics in the order given. A pattern no variant produces simply contributes no row.
+HEADLINE_PATTERNS: list[tuple[str, ...]] = [
+    ("flow.n_mbpm_analysed", "flow.n_wl_analysed", "flow.n_complete_cases"),           # who is analysed
+    ("t1.*.test", "t1.*.stat", "t1.*.p"),                                               # Table 1, CP vs HC
+    ("rm.n", "rm.*.f", "rm.*.p", "rm.*.p_gg", "rm.*.pes"),                              # 2x6x2 mixed ANOVA
+    ("rm.posthoc.*.*.t", "rm.posthoc.*.*.p", "rm.posthoc.*.*.p_adj", "rm.posthoc.*.*.d_z"),  # analyte post hoc
+    ("robust.log.*.f", "robust.log.*.p", "robust.log.*.pes"),                           # log-scale mixed ANOVA
+    ("robust.survives.*",),                                                             # findings that survive
+    ("clin.*.time_group.f", "clin.*.time_group.p"),                                     # clinical Time x Group
+    ("assoc.*.pearson.r", "assoc.*.pearson.p"),                                         # change-change
 ]
+
+
+def _pattern(glob: str) -> re.Pattern:
+    return re.compile("^" + r"\.".join("[^.]+" if seg == "*" else re.escape(seg) for seg in glob.split(".")) + "$")
 
 
 class VariantError(ValueError):
@@ -180,11 +170,17 @@ def variant_status(variant: Variant, build_dir: str, pending: dict[str, set[str]
 
 # --- comparison ------------------------------------------------------------------------------------------------
 
-def headline_keys(keys: set[str], patterns: list[str] = HEADLINE_PATTERNS) -> list[str]:
-    """Keys matching the headline patterns, in pattern order (each key once, sorted within a pattern)."""
+def headline_keys(keys: set[str], patterns: list[tuple[str, ...]] = HEADLINE_PATTERNS) -> list[str]:
+    """Keys matching the headline patterns: topics in order; within a topic by stem, then statistic order."""
     chosen: list[str] = []
-    for pattern in patterns:
-        chosen.extend(k for k in sorted(keys) if fnmatch.fnmatchcase(k, pattern) and k not in chosen)
+    for topic in patterns:
+        compiled = [_pattern(p) for p in topic]
+        found = []
+        for key in keys:
+            rank = next((i for i, rx in enumerate(compiled) if rx.match(key)), None)
+            if rank is not None and key not in chosen:
+                found.append((key.rsplit(".", 1)[0] if len(topic) > 1 else "", rank, key))
+        chosen.extend(k for _, _, k in sorted(found))
     return chosen
 
 
