@@ -73,3 +73,14 @@ def test_companion_manifest_is_valid_on_its_own(tmp_path):
     # the full lab file then refers to samples the small manifest lacks: reported, not the manifest itself
     assert str(err.value).startswith("salivalab_results.csv failed validation")
     assert "a sample listed in sample_manifest.csv" in str(err.value)
+
+
+def test_dictionary_documents_every_contract_column():
+    """data/dictionary.csv names exactly the columns the schemas accept (items come from the REDCap dictionary)."""
+    from helpers import validation
+
+    doc = pd.read_csv(ROOT / "data" / "dictionary.csv")
+    documented = {f: set(g["field"]) for f, g in doc.groupby("file")}
+    assert documented["roster.csv"] == set(validation.roster_schema().columns)
+    assert documented["sample_manifest.csv"] == set(validation.manifest_schema([]).columns)
+    assert documented["salivalab_results.csv"] == set(validation.results_schema([], {}).columns)

@@ -92,39 +92,46 @@ def tidy_items(items: pd.DataFrame) -> pd.DataFrame:
 
 def item_quality(items: pd.DataFrame, dictionary: pd.DataFrame) -> pd.DataFrame:
     """Soft problems of the questionnaire export: forms not Complete, unanswered items, not-applicable answers."""
-    rows = []
     forms = list(dict.fromkeys(dictionary["Form Name"]))
     fields = dictionary.loc[dictionary["Variable / Field Name"] != "record_id"]
     na_codes = {
         f.iloc[0]: [c for c, label in _choices(f.iloc[5]) if label.strip().upper() in ("N/A", "NOT APPLICABLE")]
         for _, f in fields.iterrows()
     }
-    status_name = validation.FORM_STATUS
+    file = "redcap_export.csv"
+    meta = items[["record_id", "redcap_event_name"]]
+    frames = []
     for form in forms:
         col = f"{form}_complete"
-        bad = items[col] != 2
-        for idx in items.index[bad]:
-            rows.append(_dq(validation.FORM_STATUS and "redcap_export.csv", idx, items.loc[idx], col,
-                            items.loc[idx, col], f"form status {status_name[int(items.loc[idx, col])]} (not Complete)",
-                            "kept; its items are scored under the instrument's missing-item rule"))
+        bad = items.index[items[col] != 2]
+        frames.append(pd.DataFrame({
+            "index": bad, "column": col, "value": items.loc[bad, col].astype(str),
+            "rule": [f"form status {validation.FORM_STATUS[int(v)]} (not Complete)" for v in items.loc[bad, col]],
+            "action": "kept; its items are scored under the instrument's missing-item rule"}))
     item_cols = [c for c in fields["Variable / Field Name"] if c in items.columns]
-    missing = items[item_cols].isna()
-    incomplete = {(idx, form) for form in forms for idx in items.index[items[f"{form}_complete"] != 2]}
-    form_of = dict(zip(fields["Variable / Field Name"], fields["Form Name"], strict=True))
-    for idx, col in zip(*np.nonzero(missing.to_numpy()), strict=True):
-        index = items.index[idx]
-        column = item_cols[col]
-        if (index, form_of[column]) in incomplete:
-            continue  # reported once, as the incomplete form
-        rows.append(_dq("redcap_export.csv", index, items.loc[index], column, "", "item not answered",
-                        "kept as missing; scoring prorates or sets the score missing per the key"))
+    form_of = pd.Series(dict(zip(fields["Variable / Field Name"], fields["Form Name"], strict=True)))
+    status = items[[f"{f}_complete" for f in forms]].set_axis(forms, axis=1)
+    missing = items[item_cols].isna().stack()
+    missing = missing[missing].reset_index().set_axis(["index", "column", "_"], axis=1)
+    # an unanswered item of a form that is not Complete is reported once, as the incomplete form
+    form_status = status.to_numpy()[items.index.get_indexer(missing["index"]),
+                                    missing["column"].map(form_of).map({f: i for i, f in enumerate(forms)})]
+    missing = missing[form_status == 2]
+    frames.append(missing.assign(value="", rule="item not answered",
+                                 action="kept as missing; scoring prorates or sets the score missing per the key")
+                  .drop(columns="_"))
     for column, codes in na_codes.items():
-        if not codes:
-            continue
-        for index in items.index[items[column].isin(codes)]:
-            rows.append(_dq("redcap_export.csv", index, items.loc[index], column, items.loc[index, column],
-                            "answered 'not applicable'", "kept; scored as missing (PAM-13 rule)"))
-    return pd.DataFrame(rows, columns=DQ_COLUMNS)
+        if codes:
+            hit = items.index[items[column].isin(codes)]
+            frames.append(pd.DataFrame({"index": hit, "column": column, "value": items.loc[hit, column].astype(str),
+                                        "rule": "answered 'not applicable'",
+                                        "action": "kept; scored as missing (PAM-13 rule)"}))
+    dq = pd.concat(frames, ignore_index=True)
+    dq["file"] = file
+    dq["row"] = dq["index"].astype(int) + 2
+    dq["record_id"] = meta.loc[dq["index"], "record_id"].to_numpy()
+    dq["visit"] = meta.loc[dq["index"], "redcap_event_name"].map(EVENTS).to_numpy()
+    return dq[DQ_COLUMNS]
 
 
 def _choices(choices) -> list[tuple[int, str]]:
@@ -200,15 +207,15 @@ def biomarkers(results: pd.DataFrame, manifest: pd.DataFrame, lod_rule: str = "h
     reps = assay_replicates(results, manifest)
     reps["used"] = reps["value"].fillna(lod_value(reps["bound"], reps["censored"], lod_rule))
     keys = ["sample_id", "analyte"]
+    reps = reps.assign(low=reps["censored"] == "<LLOD", high=reps["censored"] == ">ULOQ")
     grouped = reps.groupby(keys, sort=False)
-    summary = pd.DataFrame({
-        "value": grouped["used"].mean(),
-        "cv_pct": grouped["value"].agg(lambda v: 100 * v.std(ddof=1) / v.mean() if v.notna().sum() > 1 else np.nan),
-        "n_replicates": grouped["used"].count(),
-        "n_censored": grouped["censored"].agg(lambda c: (c != "").sum()),
-        "n_reported": grouped["value_raw"].count(),
-        "censor_kind": grouped["censored"].agg(lambda c: ";".join(sorted(set(c) - {""}))),
-    }).reset_index()
+    summary = grouped.agg(value=("used", "mean"), n_replicates=("used", "count"), measured_mean=("value", "mean"),
+                          measured_sd=("value", "std"), n_measured=("value", "count"), n_low=("low", "sum"),
+                          n_high=("high", "sum"), n_reported=("value_raw", "count")).reset_index()
+    summary["cv_pct"] = (100 * summary["measured_sd"] / summary["measured_mean"]).where(summary["n_measured"] > 1)
+    summary["n_censored"] = summary["n_low"] + summary["n_high"]
+    summary["censor_kind"] = np.select([(summary["n_low"] > 0) & (summary["n_high"] > 0), summary["n_low"] > 0,
+                                        summary["n_high"] > 0], ["<LLOD;>ULOQ", "<LLOD", ">ULOQ"], "")
     res = results.assign(analyte=results["analyte"].map(lab_names()), file_row=results.index + 2)
     out = res[["sample_id", "analyte", "mean", "cv_pct", "flags", "file_row"]].rename(
         columns={"mean": "lab_mean", "cv_pct": "lab_cv_pct", "flags": "lab_flags"})
@@ -228,29 +235,31 @@ def biomarkers(results: pd.DataFrame, manifest: pd.DataFrame, lod_rule: str = "h
 
 def assay_quality(markers: pd.DataFrame, thresholds: dict[str, float], lod_rule: str) -> pd.DataFrame:
     """Soft problems of the assay results: lab failures, censored values, replicate CV above threshold."""
-    rows = []
     action_low = {"half": "replaced by LLOD/2", "sqrt2": "replaced by LLOD/sqrt(2)", "lod": "replaced by LLOD",
                   "missing": "set missing"}[lod_rule]
-    for r in markers.itertuples(index=False):
-        base = {"file": "salivalab_results.csv", "row": int(r.file_row), "record_id": r.record_id, "visit": r.visit,
-                "column": r.analyte}
-        if not r.reported:
-            rows.append({**base, "value": "" if pd.isna(r.lab_flags) else r.lab_flags,
-                         "rule": f"no result from the lab ({'' if pd.isna(r.lab_flags) else r.lab_flags})".replace(
-                             " ()", ""), "action": "kept as missing"})
-            continue
-        if r.censored:
-            kind = {"<LLOD": "below the lower limit of detection", ">ULOQ": "above the assay range",
-                    "partly": "some replicates outside the assay range"}.get(r.censored, r.censored)
-            action = (action_low if "<" in r.censored or r.censored == "partly" else
-                      ("replaced by the upper limit" if lod_rule != "missing" else "set missing"))
-            rows.append({**base, "value": "" if pd.isna(r.lab_mean) else str(r.lab_mean), "rule": kind,
-                         "action": f"{action} (lod_rule = {lod_rule})"})
-        limit = thresholds[r.analyte]
-        if pd.notna(r.cv_pct) and r.cv_pct > limit:
-            rows.append({**base, "value": f"{r.cv_pct:.1f}", "rule": f"replicate CV above {limit:g}%",
-                         "action": "kept; flagged high_cv (mean of replicates used)"})
-    return pd.DataFrame(rows, columns=DQ_COLUMNS)
+    action_high = "replaced by the upper limit" if lod_rule != "missing" else "set missing"
+    m = markers
+    base = pd.DataFrame({"file": "salivalab_results.csv", "row": m["file_row"].astype(int),
+                         "record_id": m["record_id"], "visit": m["visit"], "column": m["analyte"]})
+    flags = m["lab_flags"].fillna("").astype(str)
+    failed = base[~m["reported"]].assign(
+        value=flags[~m["reported"]],
+        rule=("no result from the lab (" + flags[~m["reported"]] + ")").str.replace(" ()", "", regex=False),
+        action="kept as missing")
+    cens = m["reported"] & (m["censored"] != "")
+    kind = m.loc[cens, "censored"].map({"<LLOD": "below the lower limit of detection",
+                                        ">ULOQ": "above the assay range",
+                                        "partly": "some replicates outside the assay range"}).fillna(
+        "replicates below and above the assay range")
+    action = np.where(m.loc[cens, "censored"] == ">ULOQ", action_high, action_low)
+    censored = base[cens].assign(value=m.loc[cens, "lab_mean"].fillna("").astype(str), rule=kind,
+                                 action=pd.Series(action, index=kind.index) + f" (lod_rule = {lod_rule})")
+    limit = m["analyte"].map(thresholds)
+    high = m["reported"] & (m["cv_pct"] > limit)
+    high_cv = base[high].assign(value=m.loc[high, "cv_pct"].map("{:.1f}".format),
+                                rule="replicate CV above " + limit[high].map("{:g}%".format),
+                                action="kept; flagged high_cv (mean of replicates used)")
+    return pd.concat([failed, censored, high_cv], ignore_index=True)[DQ_COLUMNS]
 
 
 # -------------------------------------------------------------------------------------------------------- flow
@@ -280,12 +289,11 @@ def flow_flags(roster: pd.DataFrame, markers: pd.DataFrame, min_sessions: int = 
 
 def complete_cases(flags: pd.DataFrame, markers: pd.DataFrame) -> pd.Series:
     """Analysed patients with every analyte reported at both visits (record_id -> bool)."""
-    analytes = list(assays())
-    got = markers[markers["reported"]].groupby("record_id").apply(
-        lambda g: set(zip(g["visit"], g["analyte"], strict=True)), include_groups=False)
-    need = {(v, a) for v in ("pre", "post") for a in analytes}
+    reported = markers[markers["reported"]]
+    cells = reported[["record_id", "visit", "analyte"]].drop_duplicates().groupby("record_id").size()
     ids = flags.loc[flags["analysed"], "record_id"]
-    return pd.Series([need <= got.get(i, set()) for i in ids], index=ids.to_numpy())
+    need = 2 * len(assays())
+    return pd.Series(ids.map(cells).fillna(0).to_numpy() == need, index=ids.to_numpy())
 
 
 def flow_table(flags: pd.DataFrame, markers: pd.DataFrame) -> pd.DataFrame:
