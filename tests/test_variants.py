@@ -61,6 +61,9 @@ def test_invalid_variant_carries_its_error_instead_of_raising(tmp_path, name, te
 
 
 def test_shipped_variants(config):
+    from helpers import pipeline
+
+    taken = set().union(*(pipeline.notebook_parameters(ROOT / "notebooks" / f"{nb}.ipynb") for nb in NOTEBOOKS))
     shipped = variants.load_variants(config)
     names = {v.name for v in shipped}
     assert variants.REFERENCE in names
@@ -69,8 +72,9 @@ def test_shipped_variants(config):
         assert v.description, f"{v.name}: no description"
         if v.name != variants.REFERENCE:
             assert v.overrides, f"{v.name}: overrides nothing"
-        # an override key missing from config/params.yaml is the only acceptable error (its owner adds it)
-        assert v.error is None or "are not in config/params.yaml" in v.error
+        assert v.error is None, v.error
+        untaken = set(v.overrides) - taken
+        assert not untaken, f"{v.name}: no notebook takes {sorted(untaken)}: the variant would equal the default"
 
 
 # --- status and comparison --------------------------------------------------------------------------------------
