@@ -58,7 +58,8 @@ def prose(text: str) -> str:
 # number (t(13), F(5, 20), p = 0.04, n = 14, H = 5); a count of people (65 participants, 12 patients); a
 # percentage. Allowed: integers that are not counts of people (years, section numbers, scale anchors such as
 # "3 on a 0-10 scale", instrument names such as PROMIS-29 or IL-6, protocol facts such as "8 weekly sessions"),
-# version numbers (v2.0) and anything inside citations or inline expressions.
+# version numbers (v2.0), the level of a confidence interval (95% CI) and anything inside citations or inline
+# expressions.
 FORBIDDEN = [
     ("decimal number", re.compile(r"(?<![\w.])[-−]?\d*\.\d+(?![\w]|\.\d)")),
     ("test statistic", re.compile(
@@ -75,6 +76,7 @@ def hand_typed_statistics(text: str) -> list[tuple[str, str]]:
     """(kind, matched text) of every hand-typed statistic in a .qmd's prose."""
     body = prose(text)
     body = re.sub(r"\bv\d+(?:\.\d+)+\b", "", body)  # version numbers
+    body = re.sub(r"\b(?:90|95|99)\s*%\s*(?=CI\b|confidence)", "", body)  # the level of an interval is a convention
     body = body.replace("*", "").replace("~", "")  # *p* = .., d~z~ = ..
     return [(kind, m.group(0)) for kind, rx in FORBIDDEN for m in rx.finditer(body)]
 
@@ -105,6 +107,7 @@ def test_rule_flags_typed_statistics(text):
         "PROMIS-29 v2.0, IL-1β, IL-6, TNF-α, PAM-13, BDI-II and DSM-5 were used in 2019.",
         "Pain of at least 3 on a 0–10 scale; eight weekly sessions of 2 hours; up to 45 minutes a day at −80 °C.",
         "See @fig-flow and @tbl-table1 in section 2.",
+        "r with its 95% CI and a 95% confidence interval",
         "Oxytocin rose (*t*(`{python} n('x.df')`) = `{python} num('x.t', 3)`, *p* `{python} pv('x.p')`).",
         "{{< embed build/notebooks/03_baseline.ipynb#tbl-table1 >}}",
     ],
@@ -131,7 +134,7 @@ def setup_cell(text: str) -> str:
     return m.group(1)
 
 
-PREFIX_HELPERS = {"msd", "ftest"}  # their first argument is a key prefix; the evaluation test covers them
+PREFIX_HELPERS = {"msd", "ftest", "ci"}  # their first argument is a key prefix; the evaluation test covers them
 
 
 def literal_keys(expr: str) -> set[str]:

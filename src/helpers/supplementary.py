@@ -144,8 +144,8 @@ def html_table(df: pd.DataFrame, numeric: tuple[str, ...] = ()) -> str:
 
 
 def load_paper_values(path: str | Path = PAPER_VALUES) -> pd.DataFrame:
-    """The source article's reported results: key, quantity, paper_value, relation ('=' or '<': the paper prints
-    only a bound), paper_text (the paper's wording), source (section or table), tolerance (for 'close')."""
+    """The source article's reported results: key, quantity, paper_value, relation ('=', '<': the paper prints
+    only a bound, 'qual': the paper states a direction or significance without a number), paper_text (the paper's wording), source (section or table), tolerance (for 'close')."""
     return pd.read_csv(path, dtype={"key": str, "quantity": str, "relation": str, "paper_text": str, "source": str})
 
 
@@ -162,6 +162,9 @@ def reproduction_table(results: dict, paper: pd.DataFrame | None = None) -> pd.D
         if run is None:
             status = "not computed"
             diff = None
+        elif p.get("relation") == "qual":  # the paper states a direction or significance without a number
+            diff = None
+            status = "qualitative"
         elif p.get("relation") == "<":  # the paper prints only a bound, e.g. p < 0.001
             diff = None
             status = "close" if paper_value is not None and run < paper_value else "differs"
@@ -172,7 +175,7 @@ def reproduction_table(results: dict, paper: pd.DataFrame | None = None) -> pd.D
         rows.append({
             "quantity": p["quantity"], "paper (as printed)": p["paper_text"],
             "paper value": f"{p.get('relation', '=')} {_fmt(paper_value)}".lstrip("= ") if paper_value is not None
-            else None,
+            else "",
             "this run": run, "difference": diff, "status": status, "source": p["source"], "results key": p["key"],
         })
     return pd.DataFrame(rows)
