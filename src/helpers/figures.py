@@ -117,6 +117,18 @@ def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path = "figures")
     return paths
 
 
+def publish(fig: plt.Figure, name: str, figures_dir: str | Path = "figures", width: int = 900):
+    """Save ``fig`` (SVG + 300-dpi PNG), close it, and return the PNG as an IPython image ``width`` pixels wide.
+
+    A notebook cell ends with ``figures.publish(...)``: its output is then exactly the file in ``figures_dir``.
+    """
+    from IPython.display import Image
+
+    paths = save_figure(fig, name, figures_dir)
+    plt.close(fig)
+    return Image(filename=str(paths["png"]), width=width)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # data shaping
 # --------------------------------------------------------------------------------------------------------------
