@@ -214,12 +214,37 @@ def markdown_html(text: str) -> str:
     return mistune.create_markdown(escape=True, plugins=["table"])(text)
 
 
+ROBUSTNESS_TABLES = ("tbl-robustness", "tbl-mixedlm", "tbl-rm-univariate")
+
+
+def table_captions(build: Path) -> dict[str, str]:
+    """label -> caption (``tbl-cap``) of every labelled table cell in the build's executed notebooks."""
+    captions = {}
+    for path in sorted((build / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
+            source = "".join(cell.get("source", ""))
+            options = [ln[3:] for ln in source.splitlines() if ln.startswith("#| ")]
+            if not options:
+                continue
+            try:
+                meta = yaml.safe_load("\n".join(options)) or {}
+            except yaml.YAMLError:
+                continue
+            if isinstance(meta, dict) and str(meta.get("label", "")).startswith("tbl-") and meta.get("tbl-cap"):
+                captions[str(meta["label"])] = f"{meta['tbl-cap']} ({path.stem})"
+    return captions
+
+
 def tables_section(build: Path) -> tuple[str, str]:
-    """(robustness tables HTML, other tables HTML) from ``<build>/tables/*.md``."""
+    """(robustness tables HTML, other tables HTML) from ``<build>/tables/*.md``, captioned from the notebooks."""
+    captions = table_captions(build)
     robust, other = [], []
     for path in sorted((build / "tables").glob("*.md")):
-        block = f'<h3 id="{_esc(path.stem)}">{_esc(path.stem)}</h3>\n{markdown_html(path.read_text(encoding="utf-8"))}'
-        (robust if "robust" in path.stem else other).append(block)
+        caption = captions.get(path.stem, "")
+        block = (f'<h3 id="{_esc(path.stem)}">{_esc(path.stem)}</h3>\n'
+                 + (f'<p class="muted">{_esc(caption)}</p>\n' if caption else "")
+                 + markdown_html(path.read_text(encoding="utf-8")))
+        (robust if path.stem in ROBUSTNESS_TABLES or "robust" in path.stem else other).append(block)
     none = '<p class="muted">None in this build.</p>'
     return ("\n".join(robust) or none), ("\n".join(other) or none)
 
