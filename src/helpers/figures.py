@@ -584,7 +584,7 @@ def paper_checks(path: str | Path = PAPER_VALUES, n_tests: int = 12) -> dict[str
         "paper.pam.hc_mean": (paper["t1.pam_mean.hc_mean"], "PAM, HC mean as printed in the article's Table 1"),
     }
     for stem, name in (("rm.posthoc.oxytocin.mbpm", "oxytocin_mbpm"), ("rm.posthoc.il1b.wl", "il1b_wl")):
-        t, df, p, d = (paper[f"{stem}.{x}"] for x in ("t", "df", "p", "d"))
+        t, df, p, d = (paper[f"{stem}.{x}"] for x in ("t", "df", "p", "d_z"))  # the d_z row holds the printed d
         out[f"paper.{name}.d"] = (d, f"Cohen's d as printed, {name}")
         out[f"paper.{name}.dz_from_t"] = (abs(t) / math.sqrt(df + 1), f"|t| / sqrt(n) from the printed t, {name}")
         out[f"paper.{name}.p_bonferroni"] = (min(1.0, p * n_tests), f"printed p x {n_tests} (Bonferroni), {name}")
