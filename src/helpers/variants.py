@@ -151,7 +151,8 @@ def _log_error(log: Path) -> str | None:
 
 
 def variant_status(variant: Variant, build_dir: str, pending: dict[str, set[str]] | str) -> dict:
-    """``{"variant", "status", "error"}`` with status ``ok``, ``failed`` or ``incomplete`` (killed / not yet run)."""
+    """``{"variant", "status", "error"}``; status ``ok``, ``failed``, ``stale`` (inputs changed since the run) or
+    ``incomplete`` (killed or not yet run)."""
     folder = project_path(variant_dir(build_dir, variant.name))
     row = {"variant": variant.name, "status": "ok", "error": ""}
     if variant.error:
@@ -165,6 +166,9 @@ def variant_status(variant: Variant, build_dir: str, pending: dict[str, set[str]
         error = _log_error(folder / "logs" / f"{nb}.log")
         if f"notebook_{nb}" in jobs and error:
             return {**row, "status": "failed", "error": f"{nb}: {error}"}
+    if (folder / "results.json").is_file():
+        return {**row, "status": "stale", "error": "code, data or parameters changed since it ran: "
+                "run `make variants` again (" + ", ".join(sorted(jobs)) + ")"}
     return {**row, "status": "incomplete", "error": "not (or not completely) run: run `make variants` again"}
 
 
