@@ -134,3 +134,14 @@ def test_changed_parameter_reruns_the_notebooks_taking_it(project):
     jobs = planned_jobs(project, "--config", "figures_dir=build/figures", "seed=1")
     expected = set().union(*(_downstream(nb) for nb in takers)) if takers else set()
     assert {j.removeprefix("notebook_") for j in jobs if j.startswith("notebook_")} == expected
+
+
+def test_manuscript_and_privacy_checks_pass_on_this_build(project):
+    """tests/test_manuscript.py and tests/test_privacy.py skip without a build; here they read this fresh one."""
+    env = {**os.environ, "MBPM_TEST_BUILD": str(project / "build"), "MBPM_PROJECT_ROOT": str(project)}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                          "tests/test_manuscript.py", "tests/test_privacy.py"],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-6000:]
+    skipped = [ln for ln in out.stdout.splitlines() if ln.startswith("SKIPPED")]
+    assert all("quarto" in ln for ln in skipped), "\n".join(skipped)  # only the render, where Quarto is absent

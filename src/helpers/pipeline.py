@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import glob
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -241,7 +242,10 @@ def render(build_dir: str | Path = "build") -> int:
     if not quarto_ok(version):
         print(QUARTO_MISSING.format(min=QUARTO_MIN, found=version or "none"))
         return 0
-    return subprocess.run(["quarto", "render"], cwd=project_root()).returncode
+    # Quarto runs index.qmd's inline Python in a Jupyter kernel: point it at this environment's interpreter so the
+    # manuscript reads build/results.json with the same packages as the notebooks.
+    env = {**os.environ, "QUARTO_PYTHON": sys.executable}
+    return subprocess.run(["quarto", "render"], cwd=project_root(), env=env).returncode
 
 
 def summary(build_dir: str | Path = "build") -> str:

@@ -158,7 +158,9 @@ def variant_status(variant: Variant, build_dir: str, pending: dict[str, set[str]
     if variant.error:
         return {**row, "status": "failed", "error": variant.error}
     if isinstance(pending, str):
-        return {**row, "status": "unknown", "error": f"snakemake dry run failed: {pending.splitlines()[-1]}"}
+        lines = pending.splitlines() or [""]
+        reason = next((ln for ln in lines if re.search(r"(Exception|Error)\b", ln)), lines[-1])
+        return {**row, "status": "unknown", "error": f"snakemake dry run failed: {reason.strip()}"}
     jobs = pending.get(variant.name, set())
     if not jobs and (folder / "results.json").is_file():
         return row
