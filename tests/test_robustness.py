@@ -58,6 +58,56 @@ def test_mixedlm_uses_incomplete_subjects():
     assert set(out["n_subjects"]) == {14} and set(out["n_obs"]) == {26}
 
 
+def _design(d):
+    cells = [(g, t) for g in ("MBPM", "WL") for t in ("pre", "post")]
+    X = np.column_stack([((d["arm"] == g) & (d["visit"] == t)).to_numpy(float) for g, t in cells])
+    return np.log(d["value"].to_numpy()), X, d["record_id"].to_numpy()
+
+
+@pytest.mark.parametrize("drop_post", [(), (0, 3, 9, 12)])
+def test_random_intercept_reml_matches_statsmodels_mixedlm(drop_post):
+    """The closed-form profile reaches statsmodels' REML optimum (statsmodels stops ~1e-5 short of it, so its
+    restricted log-likelihood may only be lower) and gives the same fixed effects and variance components."""
+    from statsmodels.regression.mixed_linear_model import MixedLM
+
+    y, X, subjects = _design(_trial(seed=4, drop_post=drop_post, n_a=12, n_b=10))
+    ours = rb.random_intercept_reml(y, X, subjects)
+    sm = MixedLM(y, X, groups=subjects, exog_re=np.ones((len(y), 1))).fit(reml=True, method="bfgs", gtol=1e-10)
+    assert -0.5 * ours["reml_criterion"] == pytest.approx(sm.llf, abs=1e-6)
+    assert -0.5 * ours["reml_criterion"] >= sm.llf - 1e-9
+    np.testing.assert_allclose(ours["beta"], sm.fe_params, rtol=1e-4)
+    assert ours["var_residual"] == pytest.approx(sm.scale, rel=1e-3)
+    assert ours["var_subject"] == pytest.approx(float(np.asarray(sm.cov_re)[0, 0]), rel=1e-3)
+    assert ours["converged"]
+
+
+def test_random_intercept_reml_gls_covariance_by_brute_force():
+    """cov_beta = (X' V^-1 X)^-1 with V built densely from the fitted variance components."""
+    y, X, subjects = _design(_trial(seed=2, drop_post=(1, 5)))
+    fit = rb.random_intercept_reml(y, X, subjects)
+    same = (subjects[:, None] == subjects[None, :]).astype(float)
+    V = fit["var_residual"] * np.eye(len(y)) + fit["var_subject"] * same
+    np.testing.assert_allclose(fit["cov_beta"], np.linalg.inv(X.T @ np.linalg.solve(V, X)), rtol=1e-10)
+    beta_gls = np.linalg.solve(X.T @ np.linalg.solve(V, X), X.T @ np.linalg.solve(V, y))
+    np.testing.assert_allclose(fit["beta"], beta_gls, rtol=1e-10)
+
+
+def test_random_intercept_reml_boundary_when_subjects_share_nothing():
+    """Subject means that vary less than chance: the REML estimate of the subject variance is 0 (as lme4's
+    singular fit) and the fit is ordinary least squares."""
+    rng = np.random.default_rng(7)
+    n = 40
+    subjects = np.repeat(np.arange(n), 2)
+    X = np.column_stack([np.tile([1.0, 0.0], n), np.tile([0.0, 1.0], n)])
+    e = rng.normal(size=(n, 2))
+    y = (X @ np.array([1.0, 2.0])) + (e - e.mean(axis=1, keepdims=True)).ravel()  # pairs anti-correlated
+    fit = rb.random_intercept_reml(y, X, subjects)
+    assert fit["var_subject"] == 0.0
+    ols = np.linalg.lstsq(X, y, rcond=None)[0]
+    np.testing.assert_allclose(fit["beta"], ols, rtol=1e-12)
+    assert fit["var_residual"] == pytest.approx(np.sum((y - X @ ols) ** 2) / (2 * n - 2), rel=1e-12)
+
+
 def test_mixedlm_per_analyte_fdr():
     d = pd.concat([_trial(seed=i).assign(analyte=a) for i, a in enumerate(["a", "b", "c"])])
     out = rb.mixedlm_per_analyte(d, ["a", "b", "c"])

@@ -150,10 +150,11 @@ def test_mixedlm_agrees_with_lme4(trial):
     analytes = list(dict.fromkeys(ref["analyte"]))
     long = trial.melt(id_vars=["record_id", "arm", "visit"], value_vars=analytes, var_name="analyte")
     py = rb.mixedlm_per_analyte(long, analytes, log=True).set_index(["analyte", "contrast"])
-    # variance components and p-values come from an optimiser on both sides: 1e-5 for them, 1e-6 for the rest
+    # variance components come from an optimiser on both sides (lme4: bobyqa; here: Brent on the profiled REML
+    # criterion); measured agreement ~2e-7 for them, ~1e-10 for the cell-mean contrasts
     rows = [(r.analyte, r.contrast, r.statistic, py.loc[(r.analyte, r.contrast), r.statistic], r.value)
             for r in ref.itertuples(index=False)]
-    bad = [r for r in rows if not close(r[-2], r[-1], 1e-5 if r[2].startswith("var_") else TOL)]
+    bad = [r for r in rows if not close(r[-2], r[-1], TOL)]
     assert not bad, bad[:10]
 
 
