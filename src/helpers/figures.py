@@ -29,6 +29,7 @@ from matplotlib.patches import FancyBboxPatch
 from scipy import optimize, stats
 
 from helpers import io
+from helpers.names import ANALYTE_LABELS, ANALYTES
 
 __data_files__ = ["assays.yaml", "paper_values.csv"]
 
@@ -56,15 +57,6 @@ COHORT_COLORS = {"CP": OKABE_ITO["vermillion"], "HC": OKABE_ITO["bluish_green"]}
 ARM_LABELS = {"MBPM": "MBPM", "WL": "Wait-list"}
 ARMS = ("MBPM", "WL")
 
-ANALYTES = ("oxytocin", "il1b", "il6", "il8", "tnfa", "dheas")
-ANALYTE_LABELS = {
-    "oxytocin": "Oxytocin",
-    "il1b": "IL-1β",
-    "il6": "IL-6",
-    "il8": "IL-8",
-    "tnfa": "TNF-α",
-    "dheas": "DHEA-S",
-}
 SCORE_LABELS = {
     "sfmpq_total": "McGill (SF-MPQ) total",
     "bdi_total": "BDI-II total",
@@ -448,7 +440,9 @@ def plot_trajectories(long: pd.DataFrame, measures: Iterable[str] = ANALYTES, la
             xs = np.array([xpos[v] + offsets[arm] for v in VISITS])
             segments = np.stack([np.broadcast_to(xs, wide.shape), wide.to_numpy(float)], axis=-1)
             # rasterized: in the SVG the patients are one embedded image (tens of thousands of paths otherwise)
-            ax.add_collection(LineCollection(segments, colors=color, alpha=0.28, linewidths=0.5, rasterized=True))
+            patients = LineCollection(segments, colors=color, alpha=0.28, linewidths=0.5, rasterized=True)
+            patients.set_in_layout(False)  # inside the axes anyway; measuring every path slows tight_layout
+            ax.add_collection(patients)
             means = [mean_ci(sub.loc[sub["visit"] == v, "value"]) for v in VISITS]
             x = [xpos[v] + offsets[arm] for v in VISITS]
             m = np.array([mm[0] for mm in means])

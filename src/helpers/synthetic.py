@@ -40,11 +40,12 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from helpers.names import ANALYTES
+
 SHIPPED_SEED = 20240917
 """The seed the shipped files in data/raw were generated with (``synthesize(SHIPPED_SEED, "data/raw")``)."""
 
 INSTRUMENTS = ("promis29", "sfmpq", "pam", "pcs", "bdi", "maia", "ffmq")
-ANALYTES = ("oxytocin", "il1b", "il6", "il8", "tnfa", "dheas")
 FILES = (
     "redcap_export.csv",
     "redcap_data_dictionary.csv",

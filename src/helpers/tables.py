@@ -15,16 +15,8 @@ import numpy as np
 import pandas as pd
 
 from helpers import io
-
-ANALYTES = ["oxytocin", "il1b", "il6", "il8", "tnfa", "dheas"]
-ANALYTE_LABELS = {
-    "oxytocin": "Oxytocin",
-    "il1b": "IL-1β",
-    "il6": "IL-6",
-    "il8": "IL-8",
-    "tnfa": "TNF-α",
-    "dheas": "DHEA-S",
-}
+from helpers.names import ANALYTE_LABELS
+from helpers.names import ANALYTES as ANALYTES  # re-exported: the notebooks read tables.ANALYTES
 
 # Clinical scores in the order of the paper's Table 1 (then the remaining ones), with display labels.
 SCORE_LABELS = {
