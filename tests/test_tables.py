@@ -208,3 +208,17 @@ def test_trial_rm_anova_agrees_with_r(scale, convention):
         res = rb.log_rm_anova(cc, convention=convention)
     rows = _rm_rows(res, ref)
     assert len(rows) > 100 and not _bad(rows), _bad(rows)[:10]
+
+
+def test_arm_ages_of_the_analysed_patients_only():
+    roster = pd.DataFrame({
+        "record_id": range(7),
+        "arm": ["MBPM", "MBPM", "MBPM", "WL", "WL", "WL", "none"],
+        "age": [30.0, 40.0, 99.0, 20.0, 24.0, 28.0, 60.0],
+        "analysed": [True, True, False, True, True, True, False],
+    })
+    ages = tables.arm_ages(roster)
+    assert list(ages.index) == ["MBPM", "WL"]
+    assert ages.loc["MBPM", "n"] == 2 and ages.loc["MBPM", "mean"] == 35.0
+    assert ages.loc["MBPM", "sd"] == pytest.approx(50 ** 0.5)  # (30, 40): SD with n - 1
+    assert ages.loc["WL", "mean"] == 24.0 and ages.loc["WL", "sd"] == pytest.approx(4.0)

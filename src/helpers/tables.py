@@ -317,6 +317,14 @@ def trial_data(roster: pd.DataFrame, scores: pd.DataFrame, biomarkers: pd.DataFr
                                                                 ignore_index=True)
 
 
+def arm_ages(roster: pd.DataFrame, arms: Sequence[str] = ("MBPM", "WL"), flag: str = "analysed") -> pd.DataFrame:
+    """Age (years) of the analysed trial patients (:func:`trial_analysis_mask`) per arm: ``n``, ``mean`` and
+    ``sd`` (n - 1 denominator), as the source article reports them for the analysed sample (its section 2.1)."""
+    analysed = roster.loc[trial_analysis_mask(roster, arms, flag)]
+    out = analysed.groupby("arm")["age"].agg(n="count", mean="mean", sd="std")
+    return out.reindex(list(arms))
+
+
 # --- results keys --------------------------------------------------------------------------------------------------
 
 EFFECT_KEYS = {"visit": "time", "analyte": "biomarker", "arm": "group"}
