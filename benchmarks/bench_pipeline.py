@@ -4,7 +4,8 @@ For each size, on a synthetic study from ``helpers.synthetic`` (seed 20250101), 
 
 * cold run: the five notebooks and the results merge from an empty build folder (no rendering, no supplementary);
 * no-op re-run: Snakemake finds nothing to do (what `make report` costs when nothing changed);
-* one helper changed: ``src/helpers/figures.py`` gains a comment, so only the notebook importing it re-runs.
+* one helper changed: ``src/helpers/stats/robustness.py`` gains a comment, so only the notebooks importing it
+  (03, 04) and their downstream (05) re-run.
 
 Wall time is measured around the ``snakemake`` process; peak memory is the largest sum of resident memory over
 Snakemake, the papermill processes and their kernels (psutil, sampled every 50 ms; shared pages count once per
@@ -26,7 +27,7 @@ import pytest
 from .conftest import SYNTH_SECONDS, run_measured
 
 TARGET = {10_000: {"seconds": 60.0, "peak_mb": 2048.0}}
-CHANGED_HELPER = "src/helpers/figures.py"
+CHANGED_HELPER = "src/helpers/stats/robustness.py"  # imported by 03 and 04 (via helpers.stats)
 
 
 def _snakemake_cmd(raw, build):
