@@ -30,6 +30,11 @@ from scipy import optimize, stats
 
 from helpers import io
 from helpers.names import ANALYTE_LABELS, ANALYTES
+from helpers.names import ARM_COLORS as ARM_COLORS
+from helpers.names import ARM_LABELS as ARM_LABELS
+from helpers.names import ARMS as ARMS
+from helpers.names import COHORT_COLORS as COHORT_COLORS
+from helpers.names import OKABE_ITO as OKABE_ITO
 
 __data_files__ = ["assays.yaml", "paper_values.csv"]
 
@@ -40,22 +45,6 @@ SINGLE_COLUMN_MM = 85.0
 DOUBLE_COLUMN_MM = 174.0
 DPI = 300
 
-# Okabe & Ito (2008) palette.
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-    "black": "#000000",
-    "grey": "#999999",
-}
-ARM_COLORS = {"MBPM": OKABE_ITO["blue"], "WL": OKABE_ITO["orange"]}
-COHORT_COLORS = {"CP": OKABE_ITO["vermillion"], "HC": OKABE_ITO["bluish_green"]}
-ARM_LABELS = {"MBPM": "MBPM", "WL": "Wait-list"}
-ARMS = ("MBPM", "WL")
 
 SCORE_LABELS = {
     "sfmpq_total": "McGill (SF-MPQ) total",
@@ -464,36 +453,6 @@ def plot_trajectories(long: pd.DataFrame, measures: Iterable[str] = ANALYTES, la
     fig.legend(handles, [f"{ARM_LABELS[a]}: mean and 95% CI (thin lines: individual patients)" for a in ARMS],
                loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(pad=0.4, h_pad=0.8, w_pad=0.8, rect=(0, 0.05, 1, 1))
-    return fig
-
-
-# --------------------------------------------------------------------------------------------------------------
-# 02_scoring: score distributions by cohort
-# --------------------------------------------------------------------------------------------------------------
-def plot_score_distributions(data: pd.DataFrame, columns: Iterable[str], group: str = "cohort",
-                             ncols: int = 6) -> plt.Figure:
-    """One box plot panel per score column of ``data`` (one row per participant), a box per ``group`` level
-    (sorted): quartiles, median, whiskers at 1.5 interquartile ranges (Tukey), points beyond them. Each panel
-    has its own scale; missing values are left out per column.
-
-    Drawn with matplotlib's ``boxplot`` directly (seaborn's ``catplot`` took ~10 s for 32 panels)."""
-    columns = list(columns)
-    levels = sorted(data[group].dropna().unique())
-    nrows = max(1, math.ceil(len(columns) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.7, nrows * 1.9), squeeze=False)
-    for ax in axes.flat[len(columns):]:
-        ax.set_visible(False)
-    for ax, column in zip(axes.flat, columns, strict=False):
-        values = [data.loc[data[group] == level, column].dropna().to_numpy(float) for level in levels]
-        boxes = ax.boxplot(values, tick_labels=levels, widths=0.6, patch_artist=True,
-                           medianprops={"color": "black", "linewidth": 1.0, "gid": "median"},
-                           flierprops={"marker": "o", "markersize": 2, "markeredgewidth": 0.4})
-        for patch, level in zip(boxes["boxes"], levels, strict=True):
-            patch.set_facecolor(COHORT_COLORS.get(level, "0.8"))
-            patch.set_alpha(0.55)
-        ax.set_title(column, fontsize=7)
-        ax.tick_params(labelsize=6)
-    fig.tight_layout(pad=0.4)
     return fig
 
 
