@@ -159,3 +159,22 @@ def test_assay_table_lists_the_six_analytes():
         assert f"| {label} |" in md
     assert "| Oxytocin | 3 | 8 | 1,000 |" in md
 
+
+
+def test_trajectories_sample_patient_lines_but_not_the_means():
+    rng = np.random.default_rng(5)
+    n = 50
+    long = pd.DataFrame({"record_id": np.repeat(np.arange(n), 2), "visit": ["pre", "post"] * n,
+                         "arm": np.repeat(np.where(np.arange(n) < 30, "MBPM", "WL"), 2),
+                         "measure": "oxytocin", "value": rng.lognormal(3, 0.5, 2 * n)})
+    full = figures.plot_trajectories(long, measures=["oxytocin"], ncols=1)
+    capped = figures.plot_trajectories(long, measures=["oxytocin"], ncols=1, max_lines=10)
+    lines = [[len(c.get_segments()) for c in f.axes[0].collections if (c.get_gid() or "").startswith("patients")]
+             for f in (full, capped)]
+    assert lines[0][:2] == [30, 20] and lines[1][:2] == [10, 10]
+    means = [[ln.get_ydata().tolist() for ln in f.axes[0].lines] for f in (full, capped)]
+    assert means[0] == means[1]  # the arm means and CIs use every patient
+    assert "random patients" in capped.legends[0].texts[0].get_text()
+    assert "individual patients" in full.legends[0].texts[0].get_text()
+    for f in (full, capped):
+        figures.plt.close(f)

@@ -408,11 +408,17 @@ def plot_flow(counts: Mapping[str, int | None]) -> plt.Figure:
 # figure 2: trajectories
 # --------------------------------------------------------------------------------------------------------------
 def plot_trajectories(long: pd.DataFrame, measures: Iterable[str] = ANALYTES, labels: Mapping[str, str] = ANALYTE_LABELS,
-                      unit: str = "pg/mL", log_scale: bool = True, ncols: int = 3) -> plt.Figure:
-    """Pre/post values per measure by arm: thin lines per patient, group mean with 95% CI on top."""
+                      unit: str = "pg/mL", log_scale: bool = True, ncols: int = 3, max_lines: int = 300,
+                      seed: int = 0) -> plt.Figure:
+    """Pre/post values per measure by arm: thin lines per patient, group mean with 95% CI on top.
+
+    At most ``max_lines`` patient lines per arm and panel (a random sample drawn with ``seed`` when there are
+    more, said in the legend): thousands of overlapping lines show nothing more and cost seconds to draw. The
+    means and CIs always use every patient."""
     measures = [m for m in measures if m in set(long["measure"])]
     nrows = max(1, math.ceil(len(measures) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=figure_size(DOUBLE_COLUMN_MM, 58 * nrows + 8), squeeze=False)
+    sampled = False
     offsets = {"MBPM": -0.12, "WL": 0.12}
     xpos = {"pre": 0.0, "post": 1.0}
     for ax in axes.flat[len(measures):]:
@@ -426,10 +432,14 @@ def plot_trajectories(long: pd.DataFrame, measures: Iterable[str] = ANALYTES, la
             # a patient seen at one visit only has no line, as before
             wide = sub.pivot_table(index="record_id", columns="visit", values="value", aggfunc="first")
             wide = wide.reindex(columns=VISITS).dropna()
+            if len(wide) > max_lines:
+                sampled = True
+                wide = wide.sample(max_lines, random_state=seed).sort_index()
             xs = np.array([xpos[v] + offsets[arm] for v in VISITS])
             segments = np.stack([np.broadcast_to(xs, wide.shape), wide.to_numpy(float)], axis=-1)
             # rasterized: in the SVG the patients are one embedded image (tens of thousands of paths otherwise)
-            patients = LineCollection(segments, colors=color, alpha=0.28, linewidths=0.5, rasterized=True)
+            patients = LineCollection(segments, colors=color, alpha=0.28, linewidths=0.5, rasterized=True,
+                                      gid=f"patients-{arm}")
             patients.set_in_layout(False)  # inside the axes anyway; measuring every path slows tight_layout
             ax.add_collection(patients)
             means = [mean_ci(sub.loc[sub["visit"] == v, "value"]) for v in VISITS]
@@ -450,7 +460,8 @@ def plot_trajectories(long: pd.DataFrame, measures: Iterable[str] = ANALYTES, la
         counts = ", ".join(f"{ARM_LABELS[a]} n = {data.loc[data['arm'] == a, 'record_id'].nunique()}" for a in ARMS)
         ax.text(0.5, 0.99, counts, transform=ax.transAxes, ha="center", va="top", fontsize=5.8, color="#444444")
     handles = [plt.Line2D([], [], color=ARM_COLORS[a], marker="o", markersize=3.2, linewidth=1.6) for a in ARMS]
-    fig.legend(handles, [f"{ARM_LABELS[a]}: mean and 95% CI (thin lines: individual patients)" for a in ARMS],
+    lines = f"at most {max_lines} random patients" if sampled else "individual patients"
+    fig.legend(handles, [f"{ARM_LABELS[a]}: mean and 95% CI (thin lines: {lines})" for a in ARMS],
                loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(pad=0.4, h_pad=0.8, w_pad=0.8, rect=(0, 0.05, 1, 1))
     return fig
