@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers.paths import NOT_SOURCES
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "build" / "benchmarks"
 DEFAULT_SIZES = "65,1000,10000"
-IGNORE = shutil.ignore_patterns(".git", ".venv", "build", ".snakemake", "_manuscript", "_freeze", ".quarto",
-                                "__pycache__", "*.egg-info", ".pytest_cache", ".hypothesis", ".benchmarks",
-                                "figures")
+IGNORE = shutil.ignore_patterns(*NOT_SOURCES)
 
 
 def bench_sizes() -> list[int]:

@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+from helpers.paths import NOT_SOURCES
+
 from .conftest import ROOT
 
 pytestmark = pytest.mark.notebooks
@@ -27,9 +29,7 @@ DOWNSTREAM = {
     "04_trial_rmanova": ["05_discussion_figures"],
     "05_discussion_figures": [],
 }
-IGNORE = shutil.ignore_patterns(".git", ".venv", "build", ".snakemake", "_manuscript", "_freeze", ".quarto",
-                                "__pycache__", "*.egg-info", ".pytest_cache", ".hypothesis", ".benchmarks",
-                                "figures")
+IGNORE = shutil.ignore_patterns(*NOT_SOURCES)
 
 
 def snakemake(project, *args):

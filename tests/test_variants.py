@@ -23,13 +23,12 @@ import pytest
 import yaml
 
 from helpers import variants
+from helpers.paths import NOT_SOURCES
 
 from .conftest import ROOT
 
 NOTEBOOKS = ["01_ingest", "02_scoring", "03_baseline", "04_trial_rmanova", "05_discussion_figures"]
-IGNORE = shutil.ignore_patterns(".git", ".venv", "build", ".snakemake", "_manuscript", "_freeze", ".quarto",
-                                "__pycache__", "*.egg-info", ".pytest_cache", ".hypothesis", ".benchmarks",
-                                "figures", "data")
+IGNORE = shutil.ignore_patterns(*NOT_SOURCES, "data")
 
 
 # --- variant files ----------------------------------------------------------------------------------------------

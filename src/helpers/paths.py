@@ -28,3 +28,9 @@ def project_path(path: str | Path) -> Path:
     """Resolve ``path`` against the project root unless it is absolute."""
     path = Path(path)
     return path if path.is_absolute() else project_root() / path
+
+
+# What a copy of the project's sources leaves out: version control, environments, caches and everything the
+# pipeline or the tools generate (the tests and benchmarks run the pipeline in such copies).
+NOT_SOURCES = (".git", ".venv", "build", ".snakemake", "_manuscript", "_freeze", ".quarto", "__pycache__",
+               "*.egg-info", ".pytest_cache", ".hypothesis", ".benchmarks", "figures")
