@@ -104,6 +104,10 @@ def test_log_error_picks_the_exception_line(tmp_path):
     assert variants._log_error(log) == "ValueError: levene_center must be mean or median"
     log.write_text("Executing: 40%\n")  # killed half way: no exception
     assert variants._log_error(log) is None
+    # Ctrl-C while a module was importing: an error raised during the interrupt, then KeyboardInterrupt
+    log.write_text("Traceback\nAttributeError: 'Transformer' object has no attribute 'value'\n\nDuring handling "
+                   "of the above exception, another exception occurred:\n\nTraceback\n  File x\nKeyboardInterrupt\n")
+    assert variants._log_error(log) is None
 
 
 def test_compare_reports_each_variant_and_tabulates_the_ok_ones(tmp_path, monkeypatch):

@@ -139,12 +139,16 @@ def pending_jobs(build_dir: str, config: list[str] | None = None) -> dict[str, s
 
 
 def _log_error(log: Path) -> str | None:
-    """The exception line of a failed job's log (papermill ends it with the kernel's ``Error: message``)."""
+    """The exception line of a failed job's log (papermill ends it with the kernel's ``Error: message``); None
+    when there is none, or when the job was interrupted (Ctrl-C ends the log with ``KeyboardInterrupt``, possibly
+    after exceptions raised while handling it): an interrupted variant is incomplete, not failed."""
     if not log.is_file():
         return None
     lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines]
     for line in reversed(lines[-60:]):
+        if re.match(r"^KeyboardInterrupt\b", line):
+            return None
         if re.match(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)|VariantError)\b:?", line):
             return line[:500]
     return None
