@@ -163,7 +163,28 @@ def test_time_biomarker_group_interaction(shipped):
     assert fit.n_subjects == 26
     assert row["value"] == pytest.approx(0.469, abs=0.05) and row["p"] < 0.05  # paper: eta_p^2 0.469, p 0.019
     biomarker = mv[(mv["test"] == "Pillai") & (mv["effect"] == "analyte")].iloc[0]
-    assert biomarker["p"] < 0.001  # large Biomarker main effect
+    assert biomarker["value"] == pytest.approx(0.860, abs=0.05) and biomarker["p"] < 0.001  # paper: 0.860, p < .001
+    by_group = mv[(mv["test"] == "Pillai") & (mv["effect"] == "arm:analyte")].iloc[0]
+    assert by_group["value"] == pytest.approx(0.421, abs=0.05) and by_group["p"] < 0.05  # paper: 0.421, p = 0.039
+
+
+def test_designed_values_inside_the_assay_ranges(shipped):
+    """Only the injected soft problems (participants outside the trial) fall outside an assay's range."""
+    result, _ = shipped
+    b = result.biomarkers.merge(result.roster[["record_id", "enrolled"]], on="record_id")
+    trial = b[(b["enrolled"] == 1) & b["value"].notna()]
+    limits = {a: (m["llod"], m["uloq"]) for a, m in synthetic.assays().items()}
+    for analyte, g in trial.groupby("analyte"):
+        lo, hi = limits[analyte]
+        assert g["value"].between(lo, hi).all(), analyte
+
+
+def test_auc_shift_hits_the_wanted_count():
+    # x - y differences: 1-0=1, 1-2=-1, 3-0=3, 3-2=1 -> sorted [-1, 1, 1, 3]; 3 of 4 pairs above c needs
+    # c between -1 and 1 (midpoint 0); 1 of 4 needs c between 1 and 3 (midpoint 2)
+    x, y = np.array([1.0, 3.0]), np.array([0.0, 2.0])
+    assert synthetic._auc_shift(x, y, 0.75) == 0.0
+    assert synthetic._auc_shift(x, y, 0.25) == 2.0
 
 
 def test_clinical_changes_direction(shipped):

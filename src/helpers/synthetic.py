@@ -429,56 +429,130 @@ def _ordered_items(instrument: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- assays
-def _baseline_analytes(rng: np.random.Generator, roster: pd.DataFrame) -> pd.DataFrame:
-    """Baseline concentrations (pg/mL), one row per participant: the best of several candidate draws."""
+def _analytes(rng: np.random.Generator, roster: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Baseline and post-visit concentrations (pg/mL): the best of ``candidate_draws`` candidate studies.
+
+    Each candidate is a baseline draw (log-normal per analyte, a shared between-analyte correlation, the arms'
+    baseline offsets) and the post-visit values that follow from it (:func:`_analyte_changes`); the candidate
+    closest to the published pattern (:func:`_pattern_distance`) is kept. Candidates are drawn one after the
+    other from ``rng``, so the result depends on the seed only. Returns ``(pre, post, oxytocin change z)``.
+    """
     d = design()["analytes"]
     a = assays()
     n = len(roster)
     hc = (roster["cohort"] == "HC").to_numpy()
+    arm = roster["arm"].to_numpy()
     k = d["candidate_draws"] if n <= 1000 else 2
-    z = rng.normal(size=(k, n, len(ANALYTES)))
-    for c in range(k):
-        z[c] = _standardise(z[c], hc.astype(int))
     med = np.array([a[x]["median_pg_ml"] for x in ANALYTES])
     lsd = np.array([a[x]["log_sd"] for x in ANALYTES])
     hc_sd = np.array([d[x].get("hc_log_sd", a[x]["log_sd"]) for x in ANALYTES])
     ratio = np.array([d[x]["cp_hc_ratio"] for x in ANALYTES])
-    log_v = np.where(hc[None, :, None], np.log(med / ratio) + hc_sd * z, np.log(med) + lsd * z)
-    values = np.exp(log_v)
-    best = int(np.argmin(_baseline_pattern_distance(values, hc)))
-    return pd.DataFrame(values[best], columns=list(ANALYTES), index=roster["record_id"].to_numpy())
+    shift = np.zeros((n, len(ANALYTES)))
+    for g in ("MBPM", "WL"):
+        shift[arm == g] = [d[x].get("arm_shift", {}).get(g, 0.0) for x in ANALYTES]
+    il8 = ANALYTES.index("il8")
+    rb = d["baseline_correlation"]
+    chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), rb) + (1 - rb) * np.eye(len(ANALYTES)))
+    best, best_distance = None, np.inf
+    for _ in range(k):
+        z = _standardise(rng.normal(size=(n, len(ANALYTES))) @ chol.T + shift, hc.astype(int))
+        log_pre = np.where(hc[:, None], np.log(med / ratio) + hc_sd * z, np.log(med) + lsd * z)
+        log_pre[hc, il8] += _auc_shift(log_pre[~hc, il8], log_pre[hc, il8], d["il8_auc_target"])
+        pre = pd.DataFrame(np.exp(log_pre), columns=list(ANALYTES), index=roster["record_id"].to_numpy())
+        post, oxt_z = _analyte_changes(rng, roster, pre)
+        distance = _pattern_distance(pre, post, roster)
+        if distance < best_distance:
+            best, best_distance = (pre, post, oxt_z), distance
+    pre, post, oxt_z = best
+    lo, hi = _measurable_range()
+    return pre, post.clip(lower=lo, upper=hi, axis=1), oxt_z
 
 
-def _baseline_pattern_distance(values: np.ndarray, hc: np.ndarray) -> np.ndarray:
-    """Distance of each candidate draw (axis 0) from the published baseline pattern.
+def _auc_shift(x: np.ndarray, y: np.ndarray, target: float) -> float:
+    """The shift c that gives P(x > y + c) = the attainable probability nearest ``target`` (ties impossible).
 
-    IL-8: AUC P(CP > HC) near the target and unequal variances (Levene, mean-centred, p < 0.05); other analytes:
-    no cohort difference (Kruskal-Wallis p > 0.10). Two-group Kruskal-Wallis H is computed from the rank sum
-    (no ties in continuous draws): H = 12 (U - n1 n2 / 2)^2 / (n1 n2 (N + 1)).
+    The count of pairs with x_i - y_j > c steps by one at each pairwise difference; c is the midpoint between the
+    two differences that bracket the wanted count, so the Mann-Whitney U (and the two-group Kruskal-Wallis H) of
+    ``x`` against ``y + c`` is exactly the target's.
     """
-    target = design()["analytes"]["il8_auc_target"]
+    diffs = np.sort(np.subtract.outer(x, y).ravel())
+    m = len(diffs)
+    want = int(np.clip(round(target * m), 1, m - 1))  # pairs with x - y > c
+    return float((diffs[m - want - 1] + diffs[m - want]) / 2)
+
+
+def _pattern_distance(pre: pd.DataFrame, post: pd.DataFrame, roster: pd.DataFrame) -> float:
+    """Distance of one candidate study from the published pattern (smaller is closer).
+
+    Baseline (all participants): IL-8's P(CP > HC) near the target, IL-8 variances unequal (Levene mean-centred
+    p < 0.05), no other analyte differing (Kruskal-Wallis p > 0.10). Trial (complete cases): Pillai's V of the
+    Biomarker main effect and of Biomarker x Group near their targets (:func:`_biomarker_pillai`). Every
+    concentration of the trial inside the assay's measurable range (1.3 LLOD to ULOQ / 1.3, so that replicate
+    noise keeps the replicates in range too). Two-group Kruskal-Wallis H is computed from the rank sum (no ties in
+    continuous draws): H = 12 (U - n1 n2 / 2)^2 / (n1 n2 (N + 1)).
+    """
+    d = design()["analytes"]
+    hc = (roster["cohort"] == "HC").to_numpy()
+    values = pre.to_numpy()
     n_cp, n_hc = (~hc).sum(), hc.sum()
-    ranks = stats.rankdata(values, axis=1)
-    u = ranks[:, ~hc, :].sum(axis=1) - n_cp * (n_cp + 1) / 2
+    ranks = stats.rankdata(values, axis=0)
+    u = ranks[~hc].sum(axis=0) - n_cp * (n_cp + 1) / 2
     auc = u / (n_cp * n_hc)
     h = 12 * (u - n_cp * n_hc / 2) ** 2 / (n_cp * n_hc * (len(hc) + 1))
     p = stats.chi2.sf(h, 1)
-    dev = np.abs(values - np.where(hc[None, :, None], values[:, hc, :].mean(axis=1, keepdims=True),
-                                   values[:, ~hc, :].mean(axis=1, keepdims=True)))
-    levene_p = stats.f_oneway(dev[:, ~hc, :], dev[:, hc, :], axis=1).pvalue
+    dev = np.abs(values - np.where(hc[:, None], values[hc].mean(axis=0), values[~hc].mean(axis=0)))
+    levene_p = stats.f_oneway(dev[~hc], dev[hc], axis=0).pvalue
     il8 = ANALYTES.index("il8")
     others = np.delete(np.arange(len(ANALYTES)), il8)
-    return (100 * np.abs(auc[:, il8] - target) + (levene_p[:, il8] >= 0.05)
-            + (p[:, others] <= 0.10).sum(axis=1))
+    distance = 1000 * abs(auc[il8] - d["il8_auc_target"]) + (levene_p[il8] >= 0.05) + (p[others] <= 0.10).sum()
+    trial = roster.set_index("record_id").loc[post.index]
+    cc = trial["_role"].isin(["mbpm_analysed", "wl_analysed"]).to_numpy() & ~trial["_lost"].to_numpy()
+    ids = post.index[cc]
+    v_b, v_bg = _biomarker_pillai(pre.loc[ids].to_numpy(), post.loc[ids].to_numpy(), trial["arm"].to_numpy()[cc])
+    distance += 20 * (abs(v_b - d["pillai_target"]["biomarker"]) + abs(v_bg - d["pillai_target"]["biomarker_group"]))
+    lo, hi = _measurable_range()
+    inside = pd.concat([pre.loc[post.index], post])
+    distance += ((inside < lo) | (inside > hi)).to_numpy().sum()
+    return float(distance)
 
 
-def _analyte_changes(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.DataFrame) -> pd.DataFrame:
+def _measurable_range() -> tuple[np.ndarray, np.ndarray]:
+    """Per analyte, the concentrations (pg/mL) a designed value must stay within: 1.3 LLOD to ULOQ / 1.3, so that
+    replicate noise (CV 5-8 %, 35 % on three samples outside the trial) keeps the replicates inside the range."""
+    a = assays()
+    return (np.array([1.3 * a[x]["llod"] for x in ANALYTES]), np.array([a[x]["uloq"] / 1.3 for x in ANALYTES]))
+
+
+def _biomarker_pillai(pre: np.ndarray, post: np.ndarray, arm: np.ndarray) -> tuple[float, float]:
+    """Pillai's V of the Biomarker main effect and of Biomarker x Group (type III, two groups).
+
+    The subject's time-averaged profile ``(pre + post) / 2`` is taken to successive analyte differences (any
+    basis of contrasts gives the same V); both hypotheses have rank 1, so V = lambda / (1 + lambda) with
+    lambda = c m' E^-1 m, E the pooled within-group SSCP, m the unweighted mean of the two group means
+    (c = 4 / (1/n1 + 1/n2)) or their difference (c = 1 / (1/n1 + 1/n2)). The full test is
+    :func:`helpers.stats.mixed_anova`; this closed form is the generator's fast check of a candidate.
+    """
+    y = ((pre + post) / 2) @ np.diff(np.eye(pre.shape[1]), axis=0).T
+    groups = [y[arm == g] for g in np.unique(arm)]
+    n1, n2 = (len(g) for g in groups)
+    mu1, mu2 = (g.mean(axis=0) for g in groups)
+    e = sum((g - g.mean(axis=0)).T @ (g - g.mean(axis=0)) for g in groups)
+    harmonic = 1 / n1 + 1 / n2
+    lam_b = 4 / harmonic * ((mu1 + mu2) / 2) @ np.linalg.solve(e, (mu1 + mu2) / 2)
+    lam_bg = 1 / harmonic * (mu1 - mu2) @ np.linalg.solve(e, mu1 - mu2)
+    return float(lam_b / (1 + lam_b)), float(lam_bg / (1 + lam_bg))
+
+
+def _analyte_changes(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.DataFrame) -> tuple[pd.DataFrame,
+                                                                                                  pd.Series]:
     """Post-visit concentrations for trial patients who stayed; complete cases follow the design exactly."""
     d = design()["analytes"]
-    a = assays()
     stay = roster[(roster["arm"] != "none") & (roster["dropout"] == 0)]
     post = pd.DataFrame(index=stay["record_id"].to_numpy(), columns=list(ANALYTES), dtype=float)
     z_out = pd.Series(0.0, index=post.index)
+    r = d["change_correlation"]
+    chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), r) + (1 - r) * np.eye(len(ANALYTES)))
+    lo, hi = _measurable_range()
     for arm in ("MBPM", "WL"):
         sub = stay[stay["arm"] == arm]
         core = sub["_role"].isin(["mbpm_analysed", "wl_analysed"]).to_numpy()
@@ -489,10 +563,7 @@ def _analyte_changes(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.Dat
         other = ~core
         mean = np.array([d[x]["change"][arm][0] for x in ANALYTES])
         sd = mean / np.array([d[x]["change"][arm][1] for x in ANALYTES])
-        r = d["change_correlation"]
-        chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), r) + (1 - r) * np.eye(len(ANALYTES)))
-        floor = np.array([1.3 * a[x]["llod"] for x in ANALYTES])
-        for _ in range(200 if cc.sum() <= 200 else 1):  # redraw until no complete case falls below the floor
+        for _ in range(50 if cc.sum() <= 200 else 1):  # redraw until the complete cases stay in the assay range
             # changes scale with the person's level; correlated across analytes (shared saliva flow rate)
             raw = base * (rng.normal(size=base.shape) @ chol.T)
             z = np.zeros_like(raw)
@@ -501,9 +572,9 @@ def _analyte_changes(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.Dat
             # analysed patients with one value lost sit at their arm's mean change: the per-analyte paired tests
             # on all available pairs then differ from the complete-case design only through n
             value = base + mean + z * sd
-            if (value[cc] > floor).all():
+            if ((value[cc] > lo) & (value[cc] < hi)).all():
                 break
-        post.loc[ids] = np.maximum(value, floor)
+        post.loc[ids] = value
         z_out.loc[ids] = z[:, 0]
     return post, z_out
 
@@ -711,8 +782,7 @@ def synthesize(seed: int, out_dir: str | Path, n_participants: int = 65) -> list
         candidates = np.flatnonzero((roster["_role"] == role).to_numpy())
         lost[rng.choice(candidates, size=plan[key], replace=False)] = True
     roster["_lost"] = lost
-    pre = _baseline_analytes(rng, roster)
-    post, oxt_z = _analyte_changes(rng, roster, pre)
+    pre, post, oxt_z = _analytes(rng, roster)
     items = _questionnaires(rng, roster, oxt_z)
     manifest, results = _assay_files(rng, roster, pre, post)
 
