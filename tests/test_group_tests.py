@@ -125,17 +125,114 @@ def test_paired_ttest_uses_complete_pairs(paired):
 
 
 def test_adjust_pvalues():
-    p = [0.01, 0.04, 0.3, float("nan")]
-    np.testing.assert_allclose(gt.adjust_pvalues(p, "bonferroni")[:3], [0.03, 0.12, 0.9])
-    np.testing.assert_allclose(gt.adjust_pvalues(p, "holm")[:3], [0.03, 0.08, 0.3])
-    assert np.isnan(gt.adjust_pvalues(p)[3])
+    p = [0.01, 0.04, 0.3]
+    np.testing.assert_allclose(gt.adjust_pvalues(p, "bonferroni"), [0.03, 0.12, 0.9])
+    np.testing.assert_allclose(gt.adjust_pvalues(p, "holm"), [0.03, 0.08, 0.3])
     with pytest.raises(ValueError):
         gt.adjust_pvalues(p, "sidak-ish")
+
+
+def test_adjust_pvalues_keeps_a_missing_test_in_the_family():
+    # R: p.adjust(c(0.01, 0.04, 0.3, NA), m) -> the family has 4 members (n = length(p))
+    p = [0.01, 0.04, 0.3, float("nan")]
+    np.testing.assert_allclose(gt.adjust_pvalues(p, "bonferroni")[:3], [0.04, 0.16, 1.0])
+    np.testing.assert_allclose(gt.adjust_pvalues(p, "holm")[:3], [0.04, 0.12, 0.6])  # 4 p, 3 p, 2 p
+    np.testing.assert_allclose(gt.adjust_pvalues(p, "fdr_bh")[:3], [0.04, 0.08, 0.4])  # 4/1 p, 4/2 p, 4/3 p
+    assert np.isnan(gt.adjust_pvalues(p)[3])
+    np.testing.assert_allclose(gt.adjust_pvalues([0.01], "bonferroni", n=12), [0.12])
+    with pytest.raises(ValueError, match="smaller"):
+        gt.adjust_pvalues([0.01, 0.02], n=1)
+
+
+def _pairs(pre, post):
+    return pd.DataFrame({"id": list(range(len(pre))) * 2, "visit": ["pre"] * len(pre) + ["post"] * len(post),
+                         "y": list(pre) + list(post)})
+
+
+def test_paired_ttest_constant_differences_are_not_a_number():
+    # every difference is 0.1 up to rounding residue: a naive t is ~1e15; R's t.test stops ("essentially constant")
+    pre = np.array([0.7, 1.3, 2.9, 5.1])
+    post = pre + 0.1
+    assert np.std(post - pre) > 0  # the residue the old check was fooled by
+    with pytest.warns(RuntimeWarning, match="essentially constant"):
+        r = gt.paired_ttest(_pairs(pre, post), "y", "id", "visit").iloc[0]
+    assert np.isnan(r["T"]) and np.isnan(r["pval"]) and np.isnan(r["d_z"]) and "constant" in r["note"]
+    assert r["n"] == 4 and r["mean_diff"] == pytest.approx(0.1)
+
+
+def test_paired_ttest_zero_change_and_single_pair():
+    with pytest.warns(RuntimeWarning):
+        zero = gt.paired_ttest(_pairs([1.0, 2, 3], [1.0, 2, 3]), "y", "id", "visit").iloc[0]
+    assert np.isnan(zero["pval"]) and zero["note"]
+    with pytest.warns(RuntimeWarning, match="fewer than two"):
+        one = gt.paired_ttest(_pairs([1.0], [2.0]), "y", "id", "visit").iloc[0]
+    assert np.isnan(one["T"]) and one["dof"] == 0
+    ok = gt.paired_ttest(_pairs([1.0, 2, 3], [2.0, 2, 5]), "y", "id", "visit").iloc[0]
+    assert ok["note"] == "" and np.isfinite(ok["T"])
+
+
+def test_posthoc_family_keeps_the_test_that_could_not_be_computed(paired):
+    d = pd.concat([paired.assign(arm="MBPM"), paired.assign(arm="WL", id=paired["id"] + 10)])
+    d["z"] = d["y"]
+    d.loc[(d["arm"] == "WL") & (d["visit"] == "post"), "z"] = (
+        d.loc[(d["arm"] == "WL") & (d["visit"] == "pre"), "z"].to_numpy() + 3.0)  # constant change in WL
+    with pytest.warns(RuntimeWarning):
+        out = gt.posthoc_paired(d, ["y", "z"], "id", "visit", "arm", ["MBPM", "WL"], family="toy")
+    assert set(out["family_size"]) == {4} and set(out["n_computed"]) == {3}
+    ok = out["pval"].notna()
+    np.testing.assert_allclose(out.loc[ok, "p_adj"], np.minimum(out.loc[ok, "pval"] * 4, 1))
+    assert out.loc[~ok, "note"].str.contains("constant").all()
+
+
+def test_levene_undecidable_with_two_per_group():
+    d = pd.DataFrame({"g": ["a"] * 2 + ["b"] * 3, "x": [1.0, 2, 3, 4, 5]})
+    with pytest.warns(RuntimeWarning, match="n <= 2"):
+        lev = gt.levene(d, "x", "g").iloc[0]
+    assert np.isnan(lev["W"]) and np.isnan(lev["pval"]) and lev["undecidable"] == "n <= 2 in a group"
+    with pytest.warns(RuntimeWarning, match="Kruskal-Wallis used"):
+        r = gt.compare_groups(d, "x", "g", ["a", "b"]).iloc[0]
+    # ranks a: 1, 2 (sum 3); b: 3, 4, 5 (sum 12); H = 12 / (5 * 6) * (3^2/2 + 12^2/3) - 3 * 6 = 3
+    assert r["test"] == "Kruskal-Wallis" and r["stat"] == pytest.approx(3.0, abs=1e-12)
+    assert "undecidable" in r["rule_note"] and np.isnan(r["levene_p"])
+
+
+def test_zero_variance_in_one_group_is_named():
+    # a: 2, 2, 2 (deviations 0, 0, 0); b: 1, 3, 5, 7 (mean 4, deviations 3, 1, 1, 3, mean 2)
+    # z-bar = 8/7; SSB = 3 (0 - 8/7)^2 + 4 (2 - 8/7)^2 = 192/49 + 144/49 = 336/49; SSW = 0 + 4 = 4; W = SSB / (4/5)
+    d = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 4, "x": [2.0, 2, 2, 1, 3, 5, 7]})
+    r = gt.compare_groups(d, "x", "g", ["a", "b"]).iloc[0]
+    assert r["levene_W"] == pytest.approx((336 / 49) / (4 / 5), abs=1e-12)
+    assert "no variance in a" in r["rule_note"] and np.isnan(r["welch_p"])
+    d2 = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 3, "x": [1.0, 1, 1, 2, 2, 2]})
+    with pytest.warns(RuntimeWarning, match="zero variance in every group"):
+        r2 = gt.compare_groups(d2, "x", "g", ["a", "b"]).iloc[0]
+    assert r2["test"] == "Kruskal-Wallis" and np.isnan(r2["levene_p"]) and "undecidable" in r2["rule_note"]
+
+
+def test_constant_measure_gets_no_test():
+    d = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 3, "x": [4.0] * 6})
+    with pytest.warns(RuntimeWarning, match="constant"):
+        r = gt.compare_groups(d, "x", "g", ["a", "b"]).iloc[0]
+    assert r["test"] == "none" and np.isnan(r["pval"]) and r["stars"] == ""
+    assert r["rule_note"] == "constant in every group: no test computed"
+
+
+def test_welch_anova_by_hand(two_groups):
+    # means 3 and 6, variances 2.5 and 10, n 5 each: s^2/n = 0.5 and 2; F = t^2 = 9 / 2.5 = 3.6;
+    # Welch-Satterthwaite df = 2.5^2 / (0.5^2 / 4 + 2^2 / 4) = 6.25 / 1.0625
+    from scipy import stats
+
+    r = gt.welch_anova(two_groups, "x", "grp").iloc[0]
+    df2 = 6.25 / 1.0625
+    assert r["F"] == pytest.approx(3.6, abs=1e-12) and r["ddof2"] == pytest.approx(df2, abs=1e-12)
+    assert r["pval"] == pytest.approx(stats.f.sf(3.6, 1, df2), abs=1e-12)
+    row = gt.compare_groups(two_groups, "x", "grp", ["CP", "HC"]).iloc[0]
+    assert row["welch_p"] == pytest.approx(r["pval"], abs=1e-15) and row["rule_note"] == ""
 
 
 def test_posthoc_paired_family(paired):
     d = pd.concat([paired.assign(arm="MBPM"), paired.assign(arm="WL", id=paired["id"] + 10)])
     d["z"] = d["y"] * 2 + d["id"] % 3
     out = gt.posthoc_paired(d, ["y", "z"], "id", "visit", "arm", ["MBPM", "WL"], family="toy")
-    assert len(out) == 4 and set(out["family_size"]) == {4}
+    assert len(out) == 4 and set(out["family_size"]) == {4} and set(out["n_computed"]) == {4}
     np.testing.assert_allclose(out["p_adj"], np.minimum(out["pval"] * 4, 1))

@@ -126,6 +126,10 @@ def save_table(display: pd.DataFrame, label_: str, build_dir: str = "build", dat
 # --- Table 1 -------------------------------------------------------------------------------------------------------
 
 def _test_cells(row: Mapping) -> dict:
+    if row["test"] == "none":  # nothing to compare (constant measure): no test is named
+        return {"Test": "not computed", "Statistic": "", "df": ""}
+    if row.get("rule_note"):  # Levene undecidable: the note under the table says what was used and why
+        return {"Test": "Kruskal-Wallis†", "Statistic": f"H = {fmt_num(row['stat'], 3)}", "df": fmt_df(row["df1"])}
     if row["test"] == "ANOVA":
         return {"Test": "ANOVA", "Statistic": f"F = {fmt_num(row['stat'], 3)}",
                 "df": fmt_df(row["df1"], row["df2"])}
@@ -184,8 +188,10 @@ def table1(comparisons: pd.DataFrame, categorical: Sequence[tuple[str, pd.DataFr
     return pd.DataFrame(rows, columns=cols).fillna("")
 
 
-def table1_notes(center: str, alpha: float, min_expected: float | None = None) -> list[str]:
-    """Footnotes of Table 1 naming the rule, the Levene centring and the effect size."""
+def table1_notes(center: str, alpha: float, min_expected: float | None = None,
+                 comparisons: pd.DataFrame | None = None) -> list[str]:
+    """Footnotes of Table 1 naming the rule, the Levene centring and the effect size; with ``comparisons``, one
+    more note for every measure where the rule could not be applied as stated (``rule_note``)."""
     centre = ("the group mean (Levene's original test, as SPSS)" if center == "mean"
               else "the group median (Brown-Forsythe, R car's default)")
     notes = [f"*Note.* Levene's test of equal variances centred on {centre}; when it was not significant "
@@ -196,6 +202,10 @@ def table1_notes(center: str, alpha: float, min_expected: float | None = None) -
     if min_expected is not None and np.isfinite(min_expected) and min_expected < 5:
         notes.append(f"Some expected cell counts of the χ² tests are below 5 (smallest {min_expected:.2f}): "
                      "those p-values are approximate.")
+    if comparisons is not None and "rule_note" in comparisons:
+        odd = comparisons[comparisons["rule_note"].fillna("") != ""]
+        if len(odd):
+            notes.append("† " + "; ".join(f"{label(r['dv'])}: {r['rule_note']}" for _, r in odd.iterrows()) + ".")
     return notes
 
 
@@ -216,7 +226,8 @@ def table2(posthoc: pd.DataFrame, order: Sequence[str] | None = None) -> pd.Data
             rows.append({"Measure": label(dv) if i == 0 else "", "Group": r["group"], "n": str(int(r["n"])),
                          "Pre mean (SD)": fmt_mean_sd(r["mean_pre"], r["sd_pre"]),
                          "Post mean (SD)": fmt_mean_sd(r["mean_post"], r["sd_post"]),
-                         "t": fmt_num(r["T"], 3), "df": fmt_df(r["dof"]), "p": fmt_p(r["pval"]),
+                         "t": fmt_num(r["T"], 3) if pd.notna(r["T"]) else "n.c.‡", "df": fmt_df(r["dof"]),
+                         "p": fmt_p(r["pval"]),
                          cols[8]: fmt_p(r["p_adj"]), "": _stars(r["p_adj"]),
                          "d_z": fmt_num(r["d_z"]), "d_av": fmt_num(r["d_av"])})
     return pd.DataFrame(rows, columns=cols).fillna("")
@@ -230,14 +241,27 @@ def _stars(p):
 
 def table2_notes(posthoc: pd.DataFrame) -> list[str]:
     """Footnotes of Table 2: sign convention, the correction families, the two d's."""
-    fams = posthoc.groupby("family", sort=False)["family_size"].first()
+    fams = posthoc.groupby("family", sort=False)
     method = {"bonferroni": "Bonferroni", "holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}.get(
         str(posthoc["correction"].iloc[0]), str(posthoc["correction"].iloc[0]))
-    fam_text = "; ".join(f"{name}: {int(k)} tests" for name, k in fams.items())
-    return [f"*Note.* Paired t-tests on complete pairs, t = (pre − post) / SE as in SPSS's pair order, so a rise "
-            f"gives a negative t. {method}-adjusted p within each family ({fam_text}; groups × measures). "
-            "Stars refer to the adjusted p. d_z = mean change / SD of the changes (= |t|/√n); d_av = mean change / "
-            "mean of the pre and post SDs (Lakens 2013); both positive when values rose."]
+    parts = []
+    for name, sub in fams:
+        k = int(sub["family_size"].iloc[0])
+        text = f"{name}: {k} tests = {sub['group'].nunique()} arms × {sub['dv'].nunique()} measures"
+        if name == "clinical scores":
+            text += " (PAM-13 enters once, as its item mean: the raw sum is 13 × the item mean, the same test)"
+        parts.append(text)
+    notes = [f"*Note.* Paired t-tests on complete pairs, t = (pre − post) / SE as in SPSS's pair order, so a rise "
+             f"gives a negative t. {method}-adjusted p within each family ({'; '.join(parts)}). "
+             "Stars refer to the adjusted p. d_z = mean change / SD of the changes (= |t|/√n); d_av = mean change / "
+             "mean of the pre and post SDs (Lakens 2013); both positive when values rose."]
+    if "note" in posthoc:
+        nc = posthoc[posthoc["note"].fillna("") != ""]
+        if len(nc):
+            notes.append("‡ Not computed (the test stays in its family, whose size is the planned number): "
+                         + "; ".join(f"{label(r['dv'])} in {r['group']}: {r['note']}" for _, r in nc.iterrows())
+                         + ".")
+    return notes
 
 
 # --- ANOVA tables --------------------------------------------------------------------------------------------------
@@ -541,7 +565,7 @@ def headline_findings(post_bio, post_log, rm_raw, rm_log, mlm, base_tests, il8_l
 
     b = base_tests.set_index("dv")
     il8 = b.loc["il8"]
-    n_base = int(b["pval"].notna().sum())
+    n_base = len(b)  # the planned family: every baseline analyte test, computed or not
     il8_adj = min(1.0, float(il8["pval"]) * n_base)
     lg = il8_log.iloc[0]
     return [
@@ -609,3 +633,47 @@ def assoc_table(assoc: pd.DataFrame) -> pd.DataFrame:
                          "r [95% CI]": [fmt_ci(r, lo, hi) for r, lo, hi in zip(assoc["r"], assoc["ci_low"],
                                                                                 assoc["ci_high"], strict=True)],
                          "p": assoc["pval"].map(fmt_p)})
+
+
+# --- correction families and the baseline robustness check (Welch) -------------------------------------------------
+
+SAME_TEST_AS = {"pam_raw": "pam_mean"}
+"""Scores that repeat another score's test (a linear function of it): each enters a correction family once, as the
+score it maps to. The PAM-13 raw sum is 13 x the item mean (prorated over answered items, helpers.scoring)."""
+
+
+def clinical_family(trial: pd.DataFrame) -> list[str]:
+    """The clinical scores of the post hoc family: :data:`CLINICAL_SCORES` present in ``trial`` with any value,
+    minus those in :data:`SAME_TEST_AS` (counted once, as the score they repeat)."""
+    return [s for s in CLINICAL_SCORES if s in trial and trial[s].notna().any() and s not in SAME_TEST_AS]
+
+
+def welch_table(comparisons: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Beside every Table 1 comparison: the test the paper's rule picked with its p, and Welch's ANOVA (unequal
+    variances allowed) with F (df1, df2) and p, and whether the two agree on significance at ``alpha``."""
+    rows = []
+    for _, r in comparisons.iterrows():
+        rule_sig, welch_sig = r["pval"] < alpha, r["welch_p"] < alpha
+        same = "" if pd.isna(r["pval"]) or pd.isna(r["welch_p"]) else ("yes" if rule_sig == welch_sig else "no")
+        rows.append({"Measure": label(r["dv"]), "Rule's test": r["test"], "p (rule)": fmt_p(r["pval"]),
+                     "Welch F": fmt_num(r["welch_F"], 3), "df": fmt_df(r["welch_df1"], r["welch_df2"]),
+                     "p (Welch)": fmt_p(r["welch_p"]), f"Same verdict at {alpha:g}": same})
+    return pd.DataFrame(rows)
+
+
+def welch_notes(alpha: float) -> list[str]:
+    return [f"*Note.* The paper's rule (Levene, then one-way ANOVA or Kruskal-Wallis) beside Welch's one-way ANOVA "
+            "(Welch 1951), which compares means without assuming equal variances; Kruskal-Wallis compares "
+            "distributions (ranks) and does not address unequal variances. Welch's df2 is fractional "
+            "(Welch-Satterthwaite). Empty: Welch's test needs two or more distinct values per group. Verdicts "
+            f"compare p < {alpha:g} on both tests, unadjusted."]
+
+
+def welch_results(comparisons: pd.DataFrame) -> tuple[dict, dict]:
+    """Keys ``t1.<dv>.welch_{f,df2,p}``: Welch's ANOVA beside each Table 1 comparison."""
+    v, d = {}, {}
+    for _, r in comparisons.iterrows():
+        for s_, col in (("welch_f", "welch_F"), ("welch_df2", "welch_df2"), ("welch_p", "welch_p")):
+            k = f"t1.{r['dv']}.{s_}"
+            v[k], d[k] = r[col], f"{label(r['dv'])}: Welch's ANOVA {s_.split('_')[1]}, CP vs HC (robustness)"
+    return v, d

@@ -18,8 +18,10 @@
 #     SE = sqrt((n1 + n2) / (n1 n2) + g^2 / (2 (n1 + n2))) (Hedges & Olkin 1985).
 #   Paired t: stats::t.test(pre, post, paired = TRUE) (pair order pre - post, as SPSS); d_z = mean(post - pre) /
 #     sd(post - pre); d_av = mean(post - pre) / ((sd(pre) + sd(post)) / 2) (Lakens 2013, eq. 10);
-#     stats::p.adjust(bonferroni | holm) within the family (biomarkers: 2 arms x 6 analytes; clinical: 2 arms x
-#     the clinical scores).
+#     stats::p.adjust(bonferroni | holm, n = planned tests) within the family (biomarkers: 2 arms x 6 analytes;
+#     clinical: 2 arms x the clinical scores, PAM-13 once as pam_mean); a test t.test cannot compute keeps its
+#     place in the family (n) and is not written.
+#   Welch's ANOVA: stats::oneway.test(var.equal = FALSE).
 #   Clinical Time x Group: afex::aov_car(score ~ arm + Error(id / visit), type = 3), complete cases.
 #   Mixed model per analyte (log pg/mL, all available observations): lme4::lmer(y ~ 0 + cell + (1 | id),
 #     REML = TRUE), cell = arm x visit; contrasts of the cell means with vcov(fit); Wald z p; BH across analytes.
@@ -63,6 +65,7 @@ for (dv in numeric_cols(base)) {
   lm_ <- car::leveneTest(y ~ cohort, data = d, center = mean)
   lmed <- car::leveneTest(y ~ cohort, data = d, center = median)
   ow <- oneway.test(y ~ cohort, data = d, var.equal = TRUE)
+  wl <- oneway.test(y ~ cohort, data = d, var.equal = FALSE)
   kw <- kruskal.test(y ~ cohort, data = d)
   sp <- sqrt(((n1 - 1) * var(x) + (n2 - 1) * var(y)) / (n1 + n2 - 2))
   g <- (mean(x) - mean(y)) / sp * (1 - 3 / (4 * (n1 + n2) - 9))
@@ -73,6 +76,8 @@ for (dv in numeric_cols(base)) {
           levene_mean_p = lm_[1, "Pr(>F)"], levene_median_W = lmed[1, "F value"], levene_median_p = lmed[1, "Pr(>F)"],
           anova_F = unname(ow$statistic), anova_df1 = unname(ow$parameter[1]), anova_df2 = unname(ow$parameter[2]),
           anova_p = ow$p.value, kw_H = unname(kw$statistic), kw_df = unname(kw$parameter), kw_p = kw$p.value,
+          welch_F = unname(wl$statistic), welch_df1 = unname(wl$parameter[1]),
+          welch_df2 = unname(wl$parameter[2]), welch_p = wl$p.value,
           g = g, g_ci_low = g - crit * se, g_ci_high = g + crit * se)
   add(dv = dv, statistic = names(st), value = unname(st))
 }
@@ -90,25 +95,27 @@ write_long(do.call(rbind, rows), "tables_ref_categorical.csv")
 
 # ---- Table 2: paired t-tests within arms ------------------------------------------------------------------------
 trial_numeric <- numeric_cols(trial)
-clinical <- setdiff(trial_numeric, ANALYTES)
+# PAM-13 enters the clinical family once: pam_raw is 13 x pam_mean (prorated), the same test
+clinical <- setdiff(trial_numeric, c(ANALYTES, "pam_raw"))
 paired_family <- function(dvs, family) {
   out <- list()
+  planned <- 2 * length(dvs)  # the family is every planned test: one that cannot be computed keeps its place
   for (arm in c("MBPM", "WL")) for (dv in dvs) {
     d <- trial[trial$arm == arm, c("record_id", "visit", dv)]
     pre <- d[d$visit == "pre", ]; post <- d[d$visit == "post", ]
     m <- merge(pre, post, by = "record_id", suffixes = c("_pre", "_post"))
     m <- m[!is.na(m[[paste0(dv, "_pre")]]) & !is.na(m[[paste0(dv, "_post")]]), ]
     a <- m[[paste0(dv, "_pre")]]; b <- m[[paste0(dv, "_post")]]
-    if (length(a) < 2 || sd(b - a) == 0) next
-    tt <- t.test(a, b, paired = TRUE)
+    tt <- tryCatch(t.test(a, b, paired = TRUE), error = function(e) NULL)  # "data are essentially constant"
+    if (length(a) < 2 || is.null(tt) || !is.finite(tt$statistic)) next
     out[[length(out) + 1]] <- data.frame(family = family, group = arm, dv = dv, n = length(a),
       mean_pre = mean(a), sd_pre = sd(a), mean_post = mean(b), sd_post = sd(b),
       T = unname(tt$statistic), dof = unname(tt$parameter), pval = tt$p.value,
       d_z = mean(b - a) / sd(b - a), d_av = mean(b - a) / ((sd(a) + sd(b)) / 2))
   }
   out <- do.call(rbind, out)
-  out$p_bonferroni <- p.adjust(out$pval, "bonferroni")
-  out$p_holm <- p.adjust(out$pval, "holm")
+  out$p_bonferroni <- p.adjust(out$pval, "bonferroni", n = planned)
+  out$p_holm <- p.adjust(out$pval, "holm", n = planned)
   out
 }
 pt <- rbind(paired_family(intersect(ANALYTES, trial_numeric), "biomarkers"), paired_family(clinical, "clinical"))
