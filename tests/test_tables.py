@@ -225,3 +225,47 @@ def test_arm_ages_of_the_analysed_patients_only():
     assert ages.loc["MBPM", "n"] == 2 and ages.loc["MBPM", "mean"] == 35.0
     assert ages.loc["MBPM", "sd"] == pytest.approx(50 ** 0.5)  # (30, 40): SD with n - 1
     assert ages.loc["WL", "mean"] == 24.0 and ages.loc["WL", "sd"] == pytest.approx(4.0)
+
+
+# --- degenerate input in the displayed tables -------------------------------------------------------------------------
+
+def test_table1_names_a_measure_without_a_test_and_the_rule_fallback():
+    d = pd.DataFrame({"cohort": ["CP"] * 4 + ["HC"] * 2, "bdi_total": [4.0] * 6,
+                      "pcs_total": [1.0, 5, 9, 12, 3, 4]})
+    with pytest.warns(RuntimeWarning):
+        comp = gt.compare_groups_many(d, ["bdi_total", "pcs_total"], "cohort", ["CP", "HC"])
+    disp = tables.table1(comp).set_index("Measure")
+    assert disp.loc["BDI-II total", "Test"] == "not computed" and disp.loc["BDI-II total", "p"] == ""
+    assert disp.loc["Pain Catastrophizing Scale total", "Test"] == "Kruskal-Wallis†"  # HC has n = 2
+    notes = tables.table1_notes("mean", 0.05, comparisons=comp)
+    assert notes[-1].startswith("† ") and "n <= 2 in a group" in notes[-1] and "constant in every group" in notes[-1]
+
+
+def test_table2_marks_a_test_that_could_not_be_computed():
+    pre = [1.0, 2, 3, 4]
+    d = pd.DataFrame({"record_id": list(range(4)) * 2 + list(range(10, 14)) * 2,
+                      "visit": (["pre"] * 4 + ["post"] * 4) * 2,
+                      "arm": ["MBPM"] * 8 + ["WL"] * 8,
+                      "bdi_total": pre + [0.5, 2.5, 1.0, 3.0] + pre + [p + 2.0 for p in pre]})  # WL: constant +2
+    with pytest.warns(RuntimeWarning, match="essentially constant"):
+        ph = gt.posthoc_paired(d, ["bdi_total"], "record_id", "visit", "arm", ["MBPM", "WL"],
+                               family="clinical scores")
+    disp = tables.table2(ph)
+    assert disp["t"].tolist()[1] == "n.c.‡"
+    notes = tables.table2_notes(ph)
+    assert "clinical scores: 2 tests = 2 arms × 1 measures (PAM-13 enters once" in notes[0]
+    assert notes[1].startswith("‡ Not computed") and "BDI-II total in WL" in notes[1]
+
+
+def test_clinical_family_counts_pam_once():
+    trial = pd.DataFrame({"pam_raw": [30.0], "pam_mean": [2.3], "bdi_total": [4.0], "pcs_total": [np.nan]})
+    assert tables.clinical_family(trial) == ["pam_mean", "bdi_total"]
+
+
+def test_welch_table_beside_the_rule(base):
+    comp = gt.compare_groups_many(base, ["il8", "bdi_total"], "cohort", ["CP", "HC"])
+    disp = tables.welch_table(comp).set_index("Measure")
+    il8 = comp.set_index("dv").loc["il8"]
+    assert disp.loc["IL-8 (pg/mL)", "p (Welch)"] == tables.fmt_p(il8["welch_p"])
+    assert disp.loc["IL-8 (pg/mL)", "Rule's test"] == il8["test"]
+    assert set(disp["Same verdict at 0.05"]) <= {"yes", "no"}
