@@ -17,8 +17,11 @@ Calibration method (details in data/README.md):
 - Pre-to-post changes are standardised within arm the same way. For the analytes, the change vectors of the
   complete cases are whitened jointly (sample covariance = identity) before scaling, so each arm's paired t and
   the multivariate Time x Biomarker x Group test follow from the design values.
-- Baseline analytes: ``candidate_draws`` draws are made from the generator; the one whose IL-8 AUC is closest to
-  the target and whose other analytes do not differ between cohorts is kept.
+- Analytes: ``candidate_draws`` candidate studies (baseline levels with a between-analyte correlation and arm
+  offsets, then the post-visit values that follow) are drawn one after the other; in each, the controls' IL-8
+  levels are shifted so that IL-8's P(CP > HC) is exactly the target. The candidate kept is the one closest to the
+  published pattern: IL-8's unequal variances, no other analyte differing, Pillai's V of the Biomarker main effect
+  and of Biomarker x Group on the complete cases near the paper's, every trial value inside the assay range.
 - Replicates: mean-preserving noise (deviations centred within the sample) with the assay's typical CV, so the
   replicate mean is the designed concentration.
 
