@@ -10,7 +10,7 @@ Conventions
   gives the Brown-Forsythe variant (R ``car::leveneTest``'s default).
 * Degenerate input never yields a silent number. A paired test whose differences are essentially constant (R's
   ``t.test`` rule: standard error < 10 machine epsilons x |mean difference|) or has fewer than two pairs gives NaN
-  with a warning and a ``note``; Levene's test with two or fewer values in a group, or a group without variance,
+  with a warning and a ``note``; Levene's test with two or fewer values in a group, or no variance in any group,
   is undecidable (NaN with a warning) and the baseline rule then says what it used instead (``rule_note``).
   A test that could not be computed stays in its correction family (the family size is the planned number).
 * Paired tests follow SPSS's pair order ``pre - post``: an increase from pre to post gives a negative t.
@@ -182,8 +182,8 @@ def compare_groups(data: pd.DataFrame, dv: str, group: str, levels: Sequence, ce
     When Levene's test is undecidable (:func:`levene_undecidable`: two or fewer values in a group, or no variance
     in any group) the rule uses Kruskal-Wallis, which makes no equal-variance assumption, and says so in
     ``rule_note``. A group without variance beside varying ones leaves Levene's W defined (the rule applies as
-    stated) but is named in ``rule_note``. When every
-    value is the same (or a group is empty) no test is computed: ``test`` is ``"none"`` and the statistics NaN.
+    stated) but is named in ``rule_note``. When every value is the same (or a group is empty) no test is computed:
+    ``test`` is ``"none"`` and the statistics NaN.
     """
     levels = list(levels)
     _, samples = _groups(data, dv, group, levels)
