@@ -207,6 +207,7 @@ def test_zero_variance_in_one_group_is_named():
     with pytest.warns(RuntimeWarning, match="zero variance in every group"):
         r2 = gt.compare_groups(d2, "x", "g", ["a", "b"]).iloc[0]
     assert r2["test"] == "Kruskal-Wallis" and np.isnan(r2["levene_p"]) and "undecidable" in r2["rule_note"]
+    assert np.isnan(r2["g"])  # pooled SD 0: no infinite effect size
 
 
 def test_constant_measure_gets_no_test():

@@ -158,9 +158,14 @@ def hedges_g(data: pd.DataFrame, dv: str, group: str, levels: Sequence, confiden
     """Hedges' g of ``levels[0] - levels[1]`` with its parametric CI (pingouin ``compute_effsize``/``compute_esci``).
 
     The CI is Hedges & Olkin's (1985) normal-theory interval, g +/- t(n1 + n2 - 2) SE,
-    SE = sqrt((n1 + n2) / (n1 n2) + g^2 / (2 (n1 + n2))). Returns one row: ``hedges, ci_low, ci_high``.
+    SE = sqrt((n1 + n2) / (n1 n2) + g^2 / (2 (n1 + n2))). Returns one row: ``hedges, ci_low, ci_high`` (NaN with a
+    warning when the pooled SD is zero or a group has fewer than two values).
     """
     _, (x, y) = _groups(data, dv, group, levels)
+    if len(x) < 2 or len(y) < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
+        warnings.warn(f"Hedges' g of {dv!r} undefined (pooled SD 0 or a group with fewer than two values): NaN",
+                      RuntimeWarning, stacklevel=2)
+        return pd.DataFrame([{"hedges": np.nan, "ci_low": np.nan, "ci_high": np.nan}])
     g = float(pg.compute_effsize(x, y, paired=False, eftype="hedges"))
     lo, hi = pg.compute_esci(stat=g, nx=len(x), ny=len(y), paired=False, eftype="cohen",
                              confidence=confidence, decimals=15)
