@@ -126,6 +126,8 @@ def load_raw(raw_dir: str | Path, encoding: str | dict[str, str] | None = None) 
     dq.append(plausibility.apply("duplicate_sample", plausibility.find_duplicate_samples(results, samples)))
     dq.append(plausibility.apply("lab_failure_with_values", plausibility.find_lab_failures(results, samples),
                                  results))
+    dq.append(plausibility.apply("extra_replicate", plausibility.find_extra_replicates(
+        results, samples, {meta["lab_name"]: meta["replicates"] for meta in assays().values()}), results))
     limits = {meta["lab_name"]: (meta["llod"], meta["uloq"]) for meta in assays().values()}
     for rule, found in plausibility.find_unmarked_out_of_range(results, samples, limits).items():
         dq.append(plausibility.apply(rule, found, results))
@@ -297,7 +299,8 @@ def assay_quality(markers: pd.DataFrame, thresholds: dict[str, float], lod_rule:
     base = pd.DataFrame({"file": "salivalab_results.csv", "row": m["file_row"].astype(int),
                          "record_id": m["record_id"], "visit": m["visit"], "column": m["analyte"]})
     flags = m["lab_flags"].fillna("").astype(str)
-    lost = ~m["reported"] & (m["excluded"] == "" if "excluded" in m else True)  # exclusions list themselves
+    # a result emptied by a plausibility rule is listed by that rule; the lab's own failure flag is still listed
+    lost = ~m["reported"] & ((m["excluded"] == "") | (flags != "") if "excluded" in m else True)
     failed = base[lost].assign(
         value=flags[lost],
         rule=("no result from the lab (" + flags[lost] + ")").str.replace(" ()", "", regex=False),

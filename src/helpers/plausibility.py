@@ -38,6 +38,7 @@ SUPPORTED = {
     "below_range_unmarked": {"reject", "exclude_and_flag", "flag_only"},
     "above_range_unmarked": {"reject", "exclude_and_flag", "flag_only"},
     "far_above_range": {"reject", "exclude_and_flag", "flag_only"},
+    "extra_replicate": {"reject", "exclude_and_flag"},
     "absent_from_export": {"reject", "exclude_and_flag", "flag_only"},
     "absent_from_manifest": {"reject", "exclude_and_flag", "flag_only"},
     "absent_from_lab": {"reject", "exclude_and_flag", "flag_only"},
@@ -178,6 +179,21 @@ def find_lab_failures(results: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
                      "column": ", ".join(cells), "value": ", ".join(results.loc[idx, cells]),
                      "detail": f"{results.loc[idx, 'analyte']} flagged {flags[idx]!r} by the lab but has values",
                      "mask": (*REPLICATES, "mean")})
+    return findings(rows)
+
+
+def find_extra_replicates(results: pd.DataFrame, ids: pd.DataFrame, replicates: dict[str, int]) -> pd.DataFrame:
+    """Values in replicate columns the assay does not run (``rep3`` of a duplicate assay; ``replicates``: lab label
+    -> replicates per sample from assays.yaml)."""
+    n = results["analyte"].map(replicates)
+    rows = []
+    for k, col in enumerate(REPLICATES, start=1):
+        for idx in results.index[results[col].notna() & (n < k)]:
+            rec, visit = _who(results, idx, ids)
+            rows.append({"file": "salivalab_results.csv", "index": idx, "record_id": rec, "visit": visit,
+                         "column": col, "value": results.loc[idx, col],
+                         "detail": (f"{results.loc[idx, 'analyte']} is run in {n[idx]} replicates (assays.yaml); a "
+                                    f"value in {col} is not used"), "mask": (col,)})
     return findings(rows)
 
 
@@ -382,6 +398,6 @@ def _cell_finding(markers, flags, group, analyte, n, need, what, label=None, col
             "visit": None, "column": "analyte" if analyte else column,
             "value": label if label else group,
             "detail": (f"{column} {group} has {n} {what}; the analyses need at least {need} (paired t-tests, the "
-                       f"Time x Biomarker x Group ANOVA, the baseline comparison). Unusable results "
-                       f"({reasons}) in rows {shown or 'none'}. Ingest stops before writing anything"),
+                       f"Time x Biomarker x Group ANOVA, the baseline comparison); unusable results ({reasons}) in "
+                       f"rows {shown or 'none'}; ingest stops before writing anything"),
             "mask": ()}
