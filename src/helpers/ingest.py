@@ -24,6 +24,8 @@ import yaml
 from helpers import io, plausibility, reader, validation
 from helpers.validation import EVENTS, DataValidationError  # noqa: F401  (re-exported)
 
+__data_files__ = ["assays.yaml"]  # read by assays(): a change re-runs 01_ingest
+
 FILES = {
     "roster": "roster.csv",
     "dictionary": "redcap_data_dictionary.csv",
