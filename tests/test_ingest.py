@@ -318,3 +318,18 @@ def test_data_quality_counts_every_rule(tmp_path, result):
         assert (key in res.values) == (row["action"] != "reject")
         if key in res.values:
             assert res.values[key] == 0
+
+
+def test_a_participant_without_a_baseline_sample_is_counted(tmp_path, result):
+    """A participant the roster expects at baseline with no saliva sample (and so no lab rows) is listed and counted."""
+    hc = result.roster.loc[result.roster["cohort"] == "HC", "record_id"].iloc[0]
+    samples = result.biomarkers.loc[result.biomarkers["record_id"] == hc, "sample_id"].unique()
+    raw = _copy_raw(tmp_path)
+    _edit(raw, "sample_manifest.csv", lambda f: f[f["record_id"] != hc])
+    _edit(raw, "salivalab_results.csv", lambda f: f[~f["sample_id"].isin(samples)])
+    r = ingest.ingest(raw, tmp_path / "b")
+    flow = r.flow.set_index("key")["n"]
+    assert flow["n_hc"] == 15 and flow["n_saliva_missing_pre"] == 1 and flow["n_saliva_missing_post"] == 0
+    dq = r.data_quality[r.data_quality["rule"].str.startswith("absent_from_manifest:")]
+    assert list(dq["record_id"]) == [hc] and list(dq["visit"]) == ["pre"]
+    assert dq["action"].iloc[0] == plausibility.ACTIONS["exclude_and_flag"]

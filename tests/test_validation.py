@@ -13,16 +13,19 @@ shipped file ``replaces`` -- so the cases do not depend on the shipped values, w
 
 Mutations (``op:args``, several joined by `` | ``), applied to the target file's cells, then to its bytes:
 
-- ``set:SEL:column=value`` -- SEL is a file row number (header = 1) or ``column=value&...`` (first matching row)
+- ``set:SEL:column=value`` -- SEL is a file row number (header = 1) or ``column=value&...`` (first matching row);
+  a value ``@col=v`` is the record_id of the first roster participant with ``col == v``
 - ``raw:ROW:column=text`` -- write ``text`` into the cell unquoted (an unquoted comma or quote)
 - ``drop_participant:column=value`` -- drop every row of the first roster participant matching (row = roster row)
 - ``add_post:column=value`` -- copy the baseline row of the first matching roster participant as a post row
 - ``swap_dates:N`` / ``interval:N:days`` -- the N-th post-visit sample gets its pre date swapped / pre + days
 - ``clone_sample:A>B`` -- every lab row of the sample on row B takes the values of the sample on row A
+- ``drop:SEL`` -- delete one row
 - ``rename:old=new``, ``truncate:ROW``, ``blank_line:ROW``, ``trailing_comma:all``, ``header_only``, ``empty``,
   ``encode:codec``, ``utf16``, ``bom``, ``crlf``, ``cr``, ``delimiter:;`` (with decimal commas)
 
-In the expected ``row``, ``{row}`` stands for the row a selector picked.
+In the expected ``row``, ``{row}`` stands for the row a selector picked, ``*`` for any row (a finding reported on
+another file's row, e.g. the manifest row of a sample whose lab row was deleted).
 """
 
 from __future__ import annotations
@@ -82,6 +85,10 @@ class Mutated:
         if kind == "set":
             sel, _, assign = args.partition(":")
             column, _, value = assign.partition("=")
+            if value.startswith("@"):  # @col=value: the first roster participant with that value
+                c, v = value[1:].split("=", 1)
+                roster = self.roster()
+                value = roster.loc[roster[c] == v, "record_id"].iloc[0]
             i = self.select(sel)
             self.rows[i][self.col(column)] = value
             self.picked = i + 2
@@ -127,6 +134,10 @@ class Mutated:
                 if r[sid] == dst and r[self.col("analyte")] in values:
                     r[:] = [dst] + values[r[self.col("analyte")]][1:]
             self.picked = b + 2
+        elif kind == "drop":
+            i = self.select(args)
+            self.picked = i + 2
+            del self.rows[i]
         elif kind == "rename":
             old, new = args.split("=", 1)
             self.header[self.col(old)] = new
@@ -236,7 +247,7 @@ def test_bad_input_is_named(tmp_path, case, shipped):
             pd.testing.assert_frame_equal(getattr(result, name), getattr(shipped, name), obj=name)
         return
     dq = result.data_quality
-    hits = dq[(dq["file"] == file) & (dq["row"] == int(row)) & dq["column"].str.contains(case["column"], regex=False)
+    hits = dq[(dq["file"] == file) & ((dq["row"] == int(row)) if row != "*" else True) & dq["column"].str.contains(case["column"], regex=False)
               & dq["value"].str.contains(case["value"], regex=False) & dq["rule"].str.contains(case["rule"],
                                                                                                regex=False)]
     assert len(hits), f"no data-quality row {file} row {row} {case['column']} {case['value']} {case['rule']}:\n" \

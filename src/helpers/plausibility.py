@@ -138,11 +138,16 @@ def find_missing_codes(frame: pd.DataFrame, file: str, columns: list[str], ids: 
                        ) -> pd.DataFrame:
     """Cells of ``columns`` holding a declared missing code (compared after trimming, letters case-insensitive)."""
     codes = {c.upper() for c in missing_codes()}
+    columns = [c for c in columns if c in frame.columns]
+    distinct = pd.unique(frame[columns].to_numpy().ravel()) if columns else []
+    coded = [v for v in distinct if isinstance(v, str) and v.strip().upper() in codes]
     rows = []
-    for col in [c for c in columns if c in frame.columns]:
-        text = frame[col].dropna().astype(str).str.strip()
-        hit = text[text.str.upper().isin(codes)]
-        for idx, value in hit.items():
+    if not coded:
+        return findings(rows)
+    hits = frame[columns].isin(coded)
+    for col in hits.columns[hits.any()]:
+        for idx in frame.index[hits[col]]:
+            value = str(frame.loc[idx, col]).strip()
             rec, visit = _who(frame, idx, ids)
             rows.append({"file": file, "index": idx, "record_id": rec, "visit": visit, "column": col,
                          "value": value, "detail": f"{value!r} is a declared missing code (data/dictionary.csv)",
@@ -240,21 +245,23 @@ def find_unmarked_out_of_range(results: pd.DataFrame, ids: pd.DataFrame, limits:
 
 def find_duplicate_samples(results: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
     """Two sample ids whose results agree for every analyte (at least one measured, uncensored replicate)."""
-    cells = results[["analyte", *REPLICATES]].fillna("")
-    signature = (cells["analyte"] + "=" + cells[REPLICATES].agg("|".join, axis=1))
-    measured = results[REPLICATES].apply(
-        lambda s: pd.to_numeric(s, errors="coerce").notna()).any(axis=1)
-    frame = pd.DataFrame({"sample_id": results["sample_id"], "sig": signature, "measured": measured})
-    per_sample = frame.sort_values(["sample_id", "sig"]).groupby("sample_id", sort=False).agg(
-        sig=("sig", "\n".join), measured=("measured", "any"))
-    per_sample = per_sample[per_sample["measured"]]
+    cells = results[REPLICATES].fillna("").astype(str)
+    signature = cells["rep1"] + "|" + cells["rep2"] + "|" + cells["rep3"]
+    measured = pd.DataFrame({c: pd.to_numeric(results[c], errors="coerce").notna() for c in REPLICATES}).any(axis=1)
+    frame = pd.DataFrame({"sample_id": results["sample_id"], "analyte": results["analyte"], "sig": signature})
+    wide = frame.pivot(index="sample_id", columns="analyte", values="sig").fillna("")
+    wide = wide[measured.groupby(results["sample_id"]).any().reindex(wide.index, fill_value=False)]
+    hashed = pd.util.hash_pandas_object(wide, index=False)
+    dup = hashed[hashed.duplicated(keep=False)]
+    if dup.empty:
+        return findings([])
     first_row = results.reset_index().groupby("sample_id")["index"].min()
     rows = []
-    for _, group in per_sample.groupby("sig"):
-        if len(group) < 2:
-            continue
+    for _, group in dup.groupby(dup):
         ordered = sorted(group.index, key=lambda s: first_row[s])
         for sample in ordered[1:]:
+            if not wide.loc[sample].equals(wide.loc[ordered[0]]):
+                continue  # a hash collision, not a duplicate
             idx = first_row[sample]
             rec, visit = _who(results, idx, ids)
             rows.append({"file": "salivalab_results.csv", "index": idx, "record_id": rec, "visit": visit,
@@ -267,16 +274,21 @@ def find_duplicate_samples(results: pd.DataFrame, ids: pd.DataFrame) -> pd.DataF
 
 def find_absent_lab_rows(results: pd.DataFrame, manifest: pd.DataFrame, analytes: list[str]) -> pd.DataFrame:
     """Manifest samples without a lab row for an analyte (``analytes``: the lab's labels)."""
-    have = set(zip(results["sample_id"], results["analyte"], strict=True))
+    grid = pd.MultiIndex.from_product([manifest["sample_id"], analytes], names=["sample_id", "analyte"])
+    have = pd.MultiIndex.from_frame(results[["sample_id", "analyte"]])
+    missing = grid[~grid.isin(have)].to_frame(index=False)
+    if missing.empty:
+        return findings([])
+    lacking = missing.groupby("sample_id", sort=False)["analyte"].agg(", ".join)
+    row_of = pd.Series(manifest.index, index=manifest["sample_id"])
     rows = []
-    for idx, sample in manifest["sample_id"].items():
-        missing = [a for a in analytes if (sample, a) not in have]
-        if missing:
-            rows.append({"file": "sample_manifest.csv", "index": idx, "record_id": manifest.loc[idx, "record_id"],
-                         "visit": manifest.loc[idx, "visit"], "column": "sample_id x analyte",
-                         "value": f"{sample}: {', '.join(missing)}",
-                         "detail": "no row in salivalab_results.csv for this sample and analyte(s); treated as no "
-                                   "result", "mask": ()})
+    for sample, labels in lacking.items():
+        idx = row_of[sample]
+        rows.append({"file": "sample_manifest.csv", "index": idx, "record_id": manifest.loc[idx, "record_id"],
+                     "visit": manifest.loc[idx, "visit"], "column": "sample_id x analyte",
+                     "value": f"{sample}: {labels}",
+                     "detail": "no row in salivalab_results.csv for this sample and analyte(s); treated as no result",
+                     "mask": ()})
     return findings(rows)
 
 
@@ -290,53 +302,44 @@ def expected_visits(roster: pd.DataFrame) -> pd.DataFrame:
 
 def find_absent(roster: pd.DataFrame, present: pd.DataFrame, rule: str, target: str, key: str) -> pd.DataFrame:
     """Roster participants expected at a visit without a row in ``target`` (``present``: record_id, visit)."""
-    have = set(zip(present["record_id"], present["visit"], strict=True))
+    expected = expected_visits(roster)
+    have = pd.MultiIndex.from_frame(present[["record_id", "visit"]].astype(str))
+    missing = expected[~pd.MultiIndex.from_frame(expected.astype(str)).isin(have)]
     row_of = pd.Series(roster.index, index=roster["record_id"])
-    rows = []
-    for rec, visit in expected_visits(roster).itertuples(index=False):
-        if (rec, visit) not in have:
-            rows.append({"file": "roster.csv", "index": row_of[rec], "record_id": rec, "visit": visit,
-                         "column": f"{target}: {key}", "value": f"{rec}, {visit}",
-                         "detail": f"expected at visit {visit} by the roster, no row in {target}", "mask": ()})
-    return findings(rows)
+    return findings([{"file": "roster.csv", "index": row_of[rec], "record_id": rec, "visit": visit,
+                      "column": f"{target}: {key}", "value": f"{rec}, {visit}",
+                      "detail": f"expected at visit {visit} by the roster, no row in {target}", "mask": ()}
+                     for rec, visit in missing.itertuples(index=False)])
 
 
 def find_unexpected(roster: pd.DataFrame, frame: pd.DataFrame, visits: pd.Series, file: str) -> pd.DataFrame:
     """Post-visit rows of ``file`` for participants the roster does not expect at post."""
-    expected = set(map(tuple, expected_visits(roster).to_numpy()))
-    rows = []
-    for idx in frame.index[visits == "post"]:
-        rec = frame.loc[idx, "record_id"]
-        if (rec, "post") not in expected:
-            rows.append({"file": file, "index": idx, "record_id": rec, "visit": "post", "column": "record_id",
-                         "value": rec, "detail": "a post-visit row for a participant not allocated or dropped out "
-                                                 "(roster.csv); not analysed", "mask": ()})
-    return findings(rows)
+    expected = set(expected_visits(roster).query("visit == 'post'")["record_id"])
+    hit = frame.index[(visits == "post") & ~frame["record_id"].isin(expected)]
+    return findings([{"file": file, "index": idx, "record_id": frame.loc[idx, "record_id"], "visit": "post",
+                      "column": "record_id", "value": frame.loc[idx, "record_id"],
+                      "detail": "a post-visit row for a participant not allocated or dropped out (roster.csv); "
+                                "not analysed", "mask": ()} for idx in hit])
 
 
 def find_visit_dates(manifest: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """``visit_order`` (post on or before pre) and ``visit_interval`` (outside min_days..max_days) findings."""
     p = parameter("visit_interval")
     lo, hi = int(p["min_days"]), int(p["max_days"])
-    dates = pd.to_datetime(manifest["collection_date"], format="%Y-%m-%d")
-    pre = pd.Series(dates[manifest["visit"] == "pre"].to_numpy(),
-                    index=manifest.loc[manifest["visit"] == "pre", "record_id"])
-    pre_row = pd.Series(manifest.index[manifest["visit"] == "pre"],
-                        index=manifest.loc[manifest["visit"] == "pre", "record_id"])
+    m = manifest.assign(date=pd.to_datetime(manifest["collection_date"], format="%Y-%m-%d"), index=manifest.index)
+    pairs = m[m["visit"] == "post"].merge(m[m["visit"] == "pre"][["record_id", "date", "index"]], on="record_id",
+                                          suffixes=("", "_pre"))
+    pairs["days"] = (pairs["date"] - pairs["date_pre"]).dt.days
     out: dict[str, list] = {"visit_order": [], "visit_interval": []}
-    for idx in manifest.index[manifest["visit"] == "post"]:
-        rec = manifest.loc[idx, "record_id"]
-        if rec not in pre.index:
-            continue
-        days = (dates[idx] - pre[rec]).days
-        value = manifest.loc[idx, "collection_date"]
-        base = {"file": "sample_manifest.csv", "index": idx, "record_id": rec, "visit": "post",
-                "column": "collection_date", "value": value, "mask": ()}
-        pre_text = f"pre-visit sample {pre[rec]:%Y-%m-%d} (row {pre_row[rec] + 2})"
-        if days <= 0:
+    bad = pairs[(pairs["days"] <= 0) | (pairs["days"] < lo) | (pairs["days"] > hi)]
+    for f in bad.itertuples(index=False):
+        base = {"file": "sample_manifest.csv", "index": f.index, "record_id": f.record_id, "visit": "post",
+                "column": "collection_date", "value": f.collection_date, "mask": ()}
+        pre_text = f"pre-visit sample {f.date_pre:%Y-%m-%d} (row {f.index_pre + 2})"
+        if f.days <= 0:
             out["visit_order"].append({**base, "detail": f"post-visit sample not after the {pre_text}"})
-        elif not lo <= days <= hi:
-            out["visit_interval"].append({**base, "detail": f"{days} days after the {pre_text}; expected {lo}-{hi}"})
+        else:
+            out["visit_interval"].append({**base, "detail": f"{f.days} days after the {pre_text}; expected {lo}-{hi}"})
     return {rule: findings(rows) for rule, rows in out.items()}
 
 
@@ -362,8 +365,8 @@ def find_empty_cells(flags: pd.DataFrame, markers: pd.DataFrame, analytes: dict[
             if n < p["min_pairs"]:
                 rows.append(_cell_finding(markers, flags, arm, name, n, p["min_pairs"],
                                           f"analysed patients with {name} at both visits", analytes[name]))
-        cells = usable[usable["record_id"].isin(ids)].groupby("record_id").apply(
-            lambda g: g[["visit", "analyte"]].drop_duplicates().shape[0], include_groups=False)
+        cells = usable.loc[usable["record_id"].isin(ids), ["record_id", "visit", "analyte"]].drop_duplicates(
+        ).groupby("record_id").size()
         complete = int((cells == 2 * len(analytes)).sum())
         if complete < p["min_complete"]:
             rows.append(_cell_finding(markers, flags, arm, None, complete, p["min_complete"],
