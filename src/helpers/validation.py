@@ -200,10 +200,28 @@ def dictionary_schema() -> pa.DataFrameSchema:
                                                                            error="a REDCap variable name"),
                                                  unique=True)
     columns["Form Name"] = pa.Column(str)
+    columns[CHOICES] = pa.Column(str, pa.Check(_choices_ok, error="REDCap choices 'code, label | code, label' with "
+                                               "whole-number codes"), nullable=True)
+    for bound in ("Text Validation Min", "Text Validation Max"):
+        columns[bound] = pa.Column(str, pa.Check(lambda s: pd.to_numeric(s, errors="coerce").notna(),
+                                                 error="a number (validation min/max)"), nullable=True)
     columns["Field Type"] = pa.Column(str, pa.Check.isin(
         ["text", "radio", "dropdown", "checkbox", "yesno", "truefalse", "notes", "calc", "slider", "descriptive"],
         error="a REDCap field type"))
     return pa.DataFrameSchema(columns, strict=True, name="redcap_data_dictionary.csv")
+
+
+CHOICES = "Choices, Calculations, OR Slider Labels"
+_CHOICE = re.compile(r"^\s*-?\d+\s*,")
+
+
+def _choices_ok(s: pd.Series) -> pd.Series:
+    """Choice lists (text with ``|`` or starting ``code,``) have a whole-number code before every label."""
+    def ok(text: str) -> bool:
+        if "|" not in text and not _CHOICE.match(text):
+            return True  # a calculation or slider labels, not a choice list
+        return all(_CHOICE.match(part) for part in text.split("|") if part.strip())
+    return s.map(ok)
 
 
 def choice_codes(choices: str) -> list[int]:
