@@ -1,11 +1,16 @@
 """Read, validate and tidy the raw study files; detection limits, replicate statistics, data quality and flow.
 
 The raw contract (data/README.md): ``roster.csv``, ``redcap_export.csv`` + ``redcap_data_dictionary.csv``,
-``sample_manifest.csv`` and ``salivalab_results.csv``. Every file is validated with its pandera schema
-(:mod:`helpers.validation`) before anything is derived from it; hard problems raise
-:class:`~helpers.validation.DataValidationError`, soft problems (replicate CV above threshold, values outside the
-assay range, lab failures, incomplete forms, unanswered or not-applicable items) are kept and listed in the
-data-quality table. Flow counts are computed from the roster and the assay files (:func:`flow_table`).
+``sample_manifest.csv`` and ``salivalab_results.csv``. Every file is read by the guarded reader
+(:mod:`helpers.reader`: encoding, delimiter, ragged rows, empty files), validated with its pandera schema
+(:mod:`helpers.validation`) and checked by the plausibility rules of ``plausibility.csv``
+(:mod:`helpers.plausibility`: missing codes, values outside the assay range without a marker, absent or
+unexpected visits, visit dates, duplicate samples, empty design cells) before anything is derived from it or
+written. Hard problems raise :class:`~helpers.validation.DataValidationError`; soft problems (replicate CV above
+threshold, values outside the assay range, lab failures, incomplete forms, unanswered or not-applicable items,
+plausibility findings whose action is exclude-and-flag or flag-only) are kept and listed in the data-quality
+table. Flow counts are computed from the roster and the assay files (:func:`flow_table`,
+:func:`plausibility_flow`).
 
 Assay facts (lab analyte labels, units, LLOD, ULOQ, replicates) come from ``assays.yaml`` (paper, Methods 2.5).
 """
@@ -261,7 +266,9 @@ def biomarkers(results: pd.DataFrame, manifest: pd.DataFrame, lod_rule: str = "h
     Columns: sample_id, record_id, visit, analyte, value, cv_pct (replicate CV of the measured replicates, ddof 1,
     needs two), n_replicates (replicates with a value), censored (``<LLOD``/``>ULOQ`` when every replicate is
     censored, ``partly`` when some are), lab_mean, lab_cv_pct, lab_flags, reported (the lab returned any
-    replicate: a failed or QNS sample is not reported), file_row.
+    replicate: a failed or QNS sample is not reported), file_row. :func:`ingest` adds ``excluded`` (the
+    plausibility rules that set cells of the row missing; those cells are already missing in ``results``, so an
+    excluded result is not reported) and ``flags``.
     """
     reps = assay_replicates(results, manifest)
     reps["used"] = reps["value"].fillna(lod_value(reps["bound"], reps["censored"], lod_rule))
