@@ -164,6 +164,10 @@ def _check_header(file: str, header: list[str]) -> None:
 def _check_rows(file: str, header: list[str], body: list[list[str]]) -> None:
     problems = []
     width = len(header)
+    if all(len(c) > width and not any(x.strip() for x in c[width:]) for c in body):
+        raise _fail(file, [f"{file}: row 2, column {header[-1]!r}, value '': every data row ends with empty cells "
+                           f"after the last column (a trailing comma on each row, e.g. an extra empty spreadsheet "
+                           f"column); expected {width} cells as in the header"])
     for i, cells in enumerate(body):
         row = i + 2
         if len(cells) == width:

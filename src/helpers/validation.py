@@ -98,6 +98,8 @@ def failure_messages(err: SchemaErrors, file: str, data: pd.DataFrame, unique: l
             lines.append(f"{file}: row 1 (header), column {case.failure_case!r}: {_rule(check, unique)}")
             continue
         value = case.failure_case
+        if hasattr(value, "item") and not isinstance(value, str):
+            value = value.item()  # numpy scalar: show 999, not np.int64(999)
         if check == "multiple_fields_uniqueness" and case.index in data.index:
             value = ", ".join(str(data.loc[case.index, c]) if c in data.columns else "?" for c in unique or [])
             column = " x ".join(unique or [])
