@@ -16,6 +16,7 @@ Schema faults (wrong type, unknown id, duplicate key) stay in :mod:`helpers.vali
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 
 import numpy as np
@@ -174,7 +175,7 @@ def find_lab_failures(results: pd.DataFrame, ids: pd.DataFrame) -> pd.DataFrame:
     """Results the lab flags as failed (``flags`` parameter) that nevertheless carry replicate values."""
     failed_flags = parameter("lab_failure_with_values")["flags"].split("|")
     flags = results["flags"].fillna("").astype(str)
-    failed = flags.apply(lambda f: any(code.lower() in f.lower() for code in failed_flags))
+    failed = flags.str.contains("|".join(map(re.escape, failed_flags)), case=False, regex=True)
     has_values = results[REPLICATES].notna().any(axis=1)
     rows = []
     for idx in results.index[failed & has_values]:
@@ -352,30 +353,34 @@ def find_empty_cells(flags: pd.DataFrame, markers: pd.DataFrame, analytes: dict[
     per arm, ``min_complete`` complete cases per arm, ``min_baseline`` baseline values per cohort.
     """
     p = {k: int(v) for k, v in parameter("empty_design_cell").items()}
-    usable = markers[markers["reported"]]
+    usable = markers.loc[markers["reported"], ["record_id", "visit", "analyte"]].drop_duplicates()
+    person = flags.set_index("record_id")
+    # per participant x analyte: visits with a usable result
+    visits = usable.groupby(["record_id", "analyte"]).size().unstack(fill_value=0)
+    visits = visits.reindex(index=person.index, columns=list(analytes), fill_value=0)
+    pre = usable[usable["visit"] == "pre"].assign(one=1).pivot_table(
+        index="record_id", columns="analyte", values="one", aggfunc="size", fill_value=0)
+    pre = pre.reindex(index=person.index, columns=list(analytes), fill_value=0)
     rows = []
     for arm in ("MBPM", "WL"):
-        ids = flags.loc[flags["analysed"] & (flags["arm"] == arm), "record_id"]
-        if ids.empty:
+        members = person.index[person["analysed"] & (person["arm"] == arm)]
+        if members.empty:
             rows.append(_cell_finding(markers, flags, arm, None, 0, p["min_pairs"], "analysed patients"))
             continue
+        both = visits.loc[members] == 2
         for name in analytes:
-            m = usable[(usable["analyte"] == name) & usable["record_id"].isin(ids)]
-            n = int((m.groupby("record_id")["visit"].nunique() == 2).sum())
+            n = int(both[name].sum())
             if n < p["min_pairs"]:
                 rows.append(_cell_finding(markers, flags, arm, name, n, p["min_pairs"],
                                           f"analysed patients with {name} at both visits", analytes[name]))
-        cells = usable.loc[usable["record_id"].isin(ids), ["record_id", "visit", "analyte"]].drop_duplicates(
-        ).groupby("record_id").size()
-        complete = int((cells == 2 * len(analytes)).sum())
+        complete = int(both.all(axis=1).sum())
         if complete < p["min_complete"]:
             rows.append(_cell_finding(markers, flags, arm, None, complete, p["min_complete"],
                                       "complete cases (all analytes at both visits)"))
     for cohort in ("CP", "HC"):
-        ids = flags.loc[flags["cohort"] == cohort, "record_id"]
+        members = person.index[person["cohort"] == cohort]
         for name in analytes:
-            n = int(usable[(usable["analyte"] == name) & (usable["visit"] == "pre")
-                           & usable["record_id"].isin(ids)]["record_id"].nunique())
+            n = int((pre.loc[members, name] > 0).sum())
             if n < p["min_baseline"]:
                 rows.append(_cell_finding(markers, flags, cohort, name, n, p["min_baseline"],
                                           f"baseline {name} values", analytes[name], column="cohort"))
