@@ -1,11 +1,16 @@
 """Read, validate and tidy the raw study files; detection limits, replicate statistics, data quality and flow.
 
 The raw contract (data/README.md): ``roster.csv``, ``redcap_export.csv`` + ``redcap_data_dictionary.csv``,
-``sample_manifest.csv`` and ``salivalab_results.csv``. Every file is validated with its pandera schema
-(:mod:`helpers.validation`) before anything is derived from it; hard problems raise
-:class:`~helpers.validation.DataValidationError`, soft problems (replicate CV above threshold, values outside the
-assay range, lab failures, incomplete forms, unanswered or not-applicable items) are kept and listed in the
-data-quality table. Flow counts are computed from the roster and the assay files (:func:`flow_table`).
+``sample_manifest.csv`` and ``salivalab_results.csv``. Every file is read by the guarded reader
+(:mod:`helpers.reader`: encoding, delimiter, ragged rows, empty files), validated with its pandera schema
+(:mod:`helpers.validation`) and checked by the plausibility rules of ``plausibility.csv``
+(:mod:`helpers.plausibility`: missing codes, values outside the assay range without a marker, absent or
+unexpected visits, visit dates, duplicate samples, empty design cells) before anything is derived from it or
+written. Hard problems raise :class:`~helpers.validation.DataValidationError`; soft problems (replicate CV above
+threshold, values outside the assay range, lab failures, incomplete forms, unanswered or not-applicable items,
+plausibility findings whose action is exclude-and-flag or flag-only) are kept and listed in the data-quality
+table. Flow counts are computed from the roster and the assay files (:func:`flow_table`,
+:func:`plausibility_flow`).
 
 Assay facts (lab analyte labels, units, LLOD, ULOQ, replicates) come from ``assays.yaml`` (paper, Methods 2.5).
 """
@@ -21,8 +26,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from helpers import io, validation
-from helpers.validation import EVENTS, DataValidationError
+from helpers import io, plausibility, reader, validation
+from helpers.validation import EVENTS, DataValidationError  # noqa: F401  (re-exported)
+
+__data_files__ = ["assays.yaml"]  # read by assays(): a change re-runs 01_ingest
 
 FILES = {
     "roster": "roster.csv",
@@ -48,37 +55,94 @@ def lab_names() -> dict[str, str]:
 
 @dataclass
 class RawStudy:
-    """The validated raw files (coerced dtypes; the index is the 0-based data row, file row = index + 2)."""
+    """The validated raw files (coerced dtypes; the index is the 0-based data row, file row = index + 2).
+
+    ``quality``: data-quality rows of the plausibility rules applied while loading (cells an exclude rule set
+    missing are already missing in the frames).
+    """
 
     roster: pd.DataFrame
     dictionary: pd.DataFrame
     items: pd.DataFrame
     manifest: pd.DataFrame
     results: pd.DataFrame
+    quality: pd.DataFrame
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """A raw CSV as text (no type guessing: the schemas coerce); empty cells are missing."""
-    if not path.is_file():
-        raise DataValidationError(f"{path.name}: file not found in {path.parent} (see data/README.md for the contract)")
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+def read_csv(path: Path, encoding: str | None = None) -> pd.DataFrame:
+    """A raw CSV as text through the guarded reader (:mod:`helpers.reader`); empty cells are missing."""
+    return reader.read_raw_csv(path, encoding)
 
 
-def load_raw(raw_dir: str | Path) -> RawStudy:
-    """Read and validate the five raw files, in dependency order (roster first: the others refer to it)."""
+def _encoding(encoding: str | dict | None, file: str) -> str | None:
+    if isinstance(encoding, dict):
+        return encoding.get(file)
+    return encoding
+
+
+def load_raw(raw_dir: str | Path, encoding: str | dict[str, str] | None = None) -> RawStudy:
+    """Read and validate the five raw files, in dependency order (roster first: the others refer to it).
+
+    Each file goes through the guarded reader, the declared missing codes (plausibility rule ``missing_code``),
+    its pandera schema and then the plausibility rules that concern it (``plausibility.csv``). ``encoding``: None
+    (UTF-8 only), one codec name for every file, or ``{file name: codec}``.
+    """
     raw = io.project_path(raw_dir)
-    roster = validation.validate(read_csv(raw / FILES["roster"]), validation.roster_schema(), FILES["roster"])
+    dq: list[pd.DataFrame] = []
+
+    def read(key: str) -> pd.DataFrame:
+        return read_csv(raw / FILES[key], _encoding(encoding, FILES[key]))
+
+    def codes(frame: pd.DataFrame, key: str, columns: list[str], ids: pd.DataFrame | None = None) -> None:
+        found = plausibility.find_missing_codes(frame, FILES[key], columns, ids)
+        dq.append(plausibility.apply("missing_code", found, frame))
+
+    roster = validation.validate(read("roster"), validation.roster_schema(), FILES["roster"])
     ids = roster["record_id"].tolist()
-    dictionary = validation.validate(read_csv(raw / FILES["dictionary"]), validation.dictionary_schema(),
-                                     FILES["dictionary"])
-    items = validation.validate(read_csv(raw / FILES["items"]), validation.redcap_schema(dictionary, ids),
-                                FILES["items"])
-    manifest = validation.validate(read_csv(raw / FILES["manifest"]), validation.manifest_schema(ids),
-                                   FILES["manifest"])
+    dictionary = validation.validate(read("dictionary"), validation.dictionary_schema(), FILES["dictionary"])
+
+    items = read("items")
+    item_fields = set(dictionary["Variable / Field Name"]) - {"record_id"}
+    codes(items, "items", [c for c in items.columns if c in item_fields])
+    items = validation.validate(items, validation.redcap_schema(dictionary, ids), FILES["items"])
+    visits = items["redcap_event_name"].map(EVENTS)
+    present = pd.DataFrame({"record_id": items["record_id"], "visit": visits})
+    dq.append(plausibility.apply("absent_from_export", plausibility.find_absent(
+        roster, present, "absent_from_export", FILES["items"], "record_id x redcap_event_name")))
+    dq.append(plausibility.apply("unexpected_visit", plausibility.find_unexpected(roster, items, visits,
+                                                                                  FILES["items"])))
+
+    manifest = read("manifest")
+    codes(manifest, "manifest", ["collection_time"])
+    manifest = validation.validate(manifest, validation.manifest_schema(ids), FILES["manifest"])
+    dates = plausibility.find_visit_dates(manifest)
+    dq.append(plausibility.apply("visit_order", dates["visit_order"]))
+    dq.append(plausibility.apply("visit_interval", dates["visit_interval"]))
+    dq.append(plausibility.apply("absent_from_manifest", plausibility.find_absent(
+        roster, manifest, "absent_from_manifest", FILES["manifest"], "record_id x visit")))
+    dq.append(plausibility.apply("unexpected_visit", plausibility.find_unexpected(roster, manifest,
+                                                                                  manifest["visit"],
+                                                                                  FILES["manifest"])))
+
+    samples = manifest.set_index("sample_id")[["record_id", "visit"]]
+    results = read("results")
+    codes(results, "results", ["rep1", "rep2", "rep3", "mean", "cv_pct"], samples)
     units = {meta["lab_name"]: meta["units"] for meta in assays().values()}
-    results = validation.validate(read_csv(raw / FILES["results"]),
-                                  validation.results_schema(manifest["sample_id"].tolist(), units), FILES["results"])
-    return RawStudy(roster, dictionary, items, manifest, results)
+    results = validation.validate(results, validation.results_schema(manifest["sample_id"].tolist(), units),
+                                  FILES["results"])
+    dq.append(plausibility.apply("duplicate_sample", plausibility.find_duplicate_samples(results, samples)))
+    dq.append(plausibility.apply("lab_failure_with_values", plausibility.find_lab_failures(results, samples),
+                                 results))
+    dq.append(plausibility.apply("extra_replicate", plausibility.find_extra_replicates(
+        results, samples, {meta["lab_name"]: meta["replicates"] for meta in assays().values()}), results))
+    limits = {meta["lab_name"]: (meta["llod"], meta["uloq"]) for meta in assays().values()}
+    for rule, found in plausibility.find_unmarked_out_of_range(results, samples, limits).items():
+        dq.append(plausibility.apply(rule, found, results))
+    dq.append(plausibility.apply("absent_from_lab", plausibility.find_absent_lab_rows(
+        results, manifest, list(units))))
+    quality = pd.concat([d for d in dq if not d.empty], ignore_index=True) if any(not d.empty for d in dq) \
+        else pd.DataFrame(columns=DQ_COLUMNS)
+    return RawStudy(roster, dictionary, items, manifest, results, quality)
 
 
 # ---------------------------------------------------------------------------------------------- questionnaires
@@ -202,7 +266,9 @@ def biomarkers(results: pd.DataFrame, manifest: pd.DataFrame, lod_rule: str = "h
     Columns: sample_id, record_id, visit, analyte, value, cv_pct (replicate CV of the measured replicates, ddof 1,
     needs two), n_replicates (replicates with a value), censored (``<LLOD``/``>ULOQ`` when every replicate is
     censored, ``partly`` when some are), lab_mean, lab_cv_pct, lab_flags, reported (the lab returned any
-    replicate: a failed or QNS sample is not reported), file_row.
+    replicate: a failed or QNS sample is not reported), file_row. :func:`ingest` adds ``excluded`` (the
+    plausibility rules that set cells of the row missing; those cells are already missing in ``results``, so an
+    excluded result is not reported) and ``flags``.
     """
     reps = assay_replicates(results, manifest)
     reps["used"] = reps["value"].fillna(lod_value(reps["bound"], reps["censored"], lod_rule))
@@ -242,9 +308,11 @@ def assay_quality(markers: pd.DataFrame, thresholds: dict[str, float], lod_rule:
     base = pd.DataFrame({"file": "salivalab_results.csv", "row": m["file_row"].astype(int),
                          "record_id": m["record_id"], "visit": m["visit"], "column": m["analyte"]})
     flags = m["lab_flags"].fillna("").astype(str)
-    failed = base[~m["reported"]].assign(
-        value=flags[~m["reported"]],
-        rule=("no result from the lab (" + flags[~m["reported"]] + ")").str.replace(" ()", "", regex=False),
+    # a result emptied by a plausibility rule is listed by that rule; the lab's own failure flag is still listed
+    lost = ~m["reported"] & ((m["excluded"] == "") | (flags != "") if "excluded" in m else True)
+    failed = base[lost].assign(
+        value=flags[lost],
+        rule=("no result from the lab (" + flags[lost] + ")").str.replace(" ()", "", regex=False),
         action="kept as missing")
     cens = m["reported"] & (m["censored"] != "")
     kind = m.loc[cens, "censored"].map({"<LLOD": "below the lower limit of detection",
@@ -362,23 +430,33 @@ def ingest(
     cv_threshold_cytokines_pct: float = 15.0,
     cv_threshold_dheas_pct: float = 15.0,
     min_sessions: int = 6,
+    encoding: str | dict[str, str] | None = None,
 ) -> IngestResult:
-    """Validate the raw files, derive the tidy tables and write them to ``build_dir/data`` (parquet)."""
-    raw = load_raw(raw_dir)
+    """Validate the raw files, derive the tidy tables and write them to ``build_dir/data`` (parquet).
+
+    Every check (reader, schemas, plausibility rules including the empty-design-cell rule) runs before the first
+    file is written: a rejected input leaves ``build_dir`` untouched. ``encoding``: see :func:`load_raw`.
+    """
+    raw = load_raw(raw_dir, encoding)
     thresholds = cv_thresholds(cv_threshold_oxytocin_pct, cv_threshold_cytokines_pct, cv_threshold_dheas_pct)
     replicates = assay_replicates(raw.results, raw.manifest)
     markers = biomarkers(raw.results, raw.manifest, lod_rule)
+    markers["excluded"] = excluded_by(raw.quality, markers)
     markers["flags"] = np.where(markers["cv_pct"] > markers["analyte"].map(thresholds), "high_cv", "")
     markers["flags"] = markers["flags"].str.cat(
         np.where(markers["censored"] != "", "censored", ""), sep=";").str.strip(";")
     markers["flags"] = markers["flags"].str.cat(
         np.where(~markers["reported"], "no_result", ""), sep=";").str.strip(";")
+    markers["flags"] = markers["flags"].str.cat(
+        np.where(markers["excluded"] != "", "excluded", ""), sep=";").str.strip(";")
     items = tidy_items(raw.items)
     flags = flow_flags(raw.roster, markers, min_sessions)
-    dq = pd.concat([item_quality(raw.items, raw.dictionary), assay_quality(markers, thresholds, lod_rule)],
-                   ignore_index=True)
-    dq = dq.sort_values(["file", "row", "column"], kind="stable").reset_index(drop=True)
-    flow = flow_table(flags, markers)
+    plausibility.apply("empty_design_cell", plausibility.find_empty_cells(
+        flags, markers, {name: meta["lab_name"] for name, meta in assays().items()}))
+    dq = pd.concat([_without_coded(item_quality(raw.items, raw.dictionary), raw.quality),
+                    assay_quality(markers, thresholds, lod_rule), raw.quality], ignore_index=True)
+    dq = dq.astype({"row": int}).sort_values(["file", "row", "column"], kind="stable").reset_index(drop=True)
+    flow = pd.concat([flow_table(flags, markers), plausibility_flow(raw.quality, markers)], ignore_index=True)
     data_dir = io.project_path(build_dir) / "data"
     tables = {
         "roster": flags.reset_index(drop=True),
@@ -390,6 +468,46 @@ def ingest(
     }
     paths = {name: io.write_table(table, data_dir / f"{name}.parquet") for name, table in tables.items()}
     return IngestResult(flags, items, replicates, markers, dq, flow, paths)
+
+
+def excluded_by(quality: pd.DataFrame, markers: pd.DataFrame) -> pd.Series:
+    """Per biomarkers row: the plausibility rules that set some of its lab cells missing (``;``-joined)."""
+    q = quality[(quality["file"] == FILES["results"])
+                & (quality["action"] == plausibility.ACTIONS["exclude_and_flag"])]
+    by_row = q.assign(rule=q["rule"].str.split(":").str[0]).groupby("row")["rule"].agg(
+        lambda r: ";".join(dict.fromkeys(r)))
+    mapped = markers["file_row"].map(by_row).astype(object)
+    return mapped.where(mapped.notna(), "").astype(str)
+
+
+def _without_coded(item_dq: pd.DataFrame, quality: pd.DataFrame) -> pd.DataFrame:
+    """Item-quality rows minus 'item not answered' for cells already listed as a declared missing code."""
+    coded = quality[quality["rule"].str.startswith("missing_code:") & (quality["file"] == FILES["items"])]
+    keys = set(zip(coded["row"].astype(int), coded["column"], strict=True))
+    drop = item_dq.apply(lambda r: r["rule"] == "item not answered" and (int(r["row"]), r["column"]) in keys,
+                         axis=1) if len(item_dq) else pd.Series(dtype=bool)
+    return item_dq[~drop] if len(item_dq) else item_dq
+
+
+def plausibility_flow(quality: pd.DataFrame, markers: pd.DataFrame) -> pd.DataFrame:
+    """Flow counts of what the plausibility rules found: absent questionnaires and samples, excluded results."""
+    def absent(rule: str, visit: str) -> int:
+        q = quality[quality["rule"].str.startswith(rule + ":") & (quality["visit"] == visit)]
+        return int(q["record_id"].nunique())
+
+    rows = [
+        ("n_questionnaire_missing_pre", absent("absent_from_export", "pre"),
+         "participants without a baseline questionnaire row (absent_from_export; listed in the data-quality table)"),
+        ("n_questionnaire_missing_post", absent("absent_from_export", "post"),
+         "trial patients who did not drop out without a post-visit questionnaire row (absent_from_export)"),
+        ("n_saliva_missing_pre", absent("absent_from_manifest", "pre"),
+         "participants without a baseline saliva sample in the manifest (absent_from_manifest)"),
+        ("n_saliva_missing_post", absent("absent_from_manifest", "post"),
+         "trial patients who did not drop out without a post-visit saliva sample (absent_from_manifest)"),
+        ("n_results_excluded", int(((markers["excluded"] != "") & ~markers["reported"]).sum()),
+         "sample x analyte results left without any usable value by a plausibility rule (excluded, listed)"),
+    ]
+    return pd.DataFrame(rows, columns=["key", "n", "description"]).astype({"n": int})
 
 
 DQ_KEYS = {
@@ -419,4 +537,8 @@ def record_results(res: io.Results, result: IngestResult, lod_rule: str) -> None
             "assay results whose replicate CV exceeds the analyte family's threshold (kept, flagged)")
     res.add("dq.n_no_result", int(dq["rule"].str.startswith("no result").sum()),
             "sample x analyte rows without a lab result (QNS or assay failure)")
+    for rule, row in plausibility.rules().iterrows():
+        if row["action"] != "reject":
+            res.add(f"dq.n_{rule}", plausibility.count(dq, rule),
+                    f"data-quality rows of plausibility rule {rule} ({row['action']}; data/README.md)")
     res.add("dq.lod_rule", lod_rule, "rule applied to values below the lower limit of detection")

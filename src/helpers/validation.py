@@ -88,7 +88,7 @@ def failure_messages(err: SchemaErrors, file: str, data: pd.DataFrame, unique: l
                 continue
             seen.add(key)
             row = data.loc[case.index] if case.index in data.index else None
-            values = ", ".join(f"{c}={row[c]!r}" if row is not None and c in row else c for c in columns)
+            values = ", ".join(f"{c}={row[c]!r}" if row is not None and c in row.index else c for c in columns)
             lines.append(f"{file}: row {_row(case.index)}, columns {', '.join(columns)}, values {values}: {m.group(2)}")
             continue
         if check == "column_in_schema":
@@ -98,8 +98,10 @@ def failure_messages(err: SchemaErrors, file: str, data: pd.DataFrame, unique: l
             lines.append(f"{file}: row 1 (header), column {case.failure_case!r}: {_rule(check, unique)}")
             continue
         value = case.failure_case
+        if hasattr(value, "item") and not isinstance(value, str):
+            value = value.item()  # numpy scalar: show 999, not np.int64(999)
         if check == "multiple_fields_uniqueness" and case.index in data.index:
-            value = ", ".join(str(data.loc[case.index, c]) for c in unique or [])
+            value = ", ".join(str(data.loc[case.index, c]) if c in data.columns else "?" for c in unique or [])
             column = " x ".join(unique or [])
         key = (case.index, column, check)
         if key in seen:
@@ -109,17 +111,39 @@ def failure_messages(err: SchemaErrors, file: str, data: pd.DataFrame, unique: l
     return lines
 
 
+def header_problems(columns, schema: pa.DataFrameSchema, file: str) -> list[str]:
+    """Header names that match a contract column only up to case or spaces (``Record_ID`` for ``record_id``).
+
+    Reported before the schema runs: otherwise the column is both unknown and missing, and every check that uses
+    it fails for a reason the message would not show.
+    """
+    expected = {str(c).strip().lower(): c for c in schema.columns}
+    lines = []
+    for col in columns:
+        if col in schema.columns:
+            continue
+        match = expected.get(str(col).strip().lower())
+        if match is not None and match not in columns:
+            lines.append(f"{file}: row 1 (header), column {col!r}, value {col!r}: column names are case-sensitive "
+                         f"and exact; expected {match!r}")
+    return lines
+
+
 def validate(data: pd.DataFrame, schema: pa.DataFrameSchema, file: str) -> pd.DataFrame:
     """Validate ``data`` (as read from ``file``) with ``schema``; the coerced frame, or DataValidationError."""
+    header = header_problems(list(data.columns), schema, file)
+    if header:
+        raise DataValidationError(compose(file, header))
     try:
         return schema.validate(data, lazy=True)
     except SchemaErrors as err:
         unique = schema.unique if isinstance(schema.unique, list) else None
         lines = failure_messages(err, file, data, unique)
-        raise DataValidationError(_compose(file, lines)) from None
+        raise DataValidationError(compose(file, lines)) from None
 
 
-def _compose(file: str, lines: list[str]) -> str:
+def compose(file: str, lines: list[str]) -> str:
+    """The error message: ``<file> failed validation (N problems):`` and one indented line per problem."""
     shown = lines[:MAX_LINES]
     more = f"\n  ... and {len(lines) - MAX_LINES} more" if len(lines) > MAX_LINES else ""
     return f"{file} failed validation ({len(lines)} problem{'s' if len(lines) != 1 else ''}):\n  " + "\n  ".join(
@@ -178,10 +202,28 @@ def dictionary_schema() -> pa.DataFrameSchema:
                                                                            error="a REDCap variable name"),
                                                  unique=True)
     columns["Form Name"] = pa.Column(str)
+    columns[CHOICES] = pa.Column(str, pa.Check(_choices_ok, error="REDCap choices 'code, label | code, label' with "
+                                               "whole-number codes"), nullable=True)
+    for bound in ("Text Validation Min", "Text Validation Max"):
+        columns[bound] = pa.Column(str, pa.Check(lambda s: pd.to_numeric(s, errors="coerce").notna(),
+                                                 error="a number (validation min/max)"), nullable=True)
     columns["Field Type"] = pa.Column(str, pa.Check.isin(
         ["text", "radio", "dropdown", "checkbox", "yesno", "truefalse", "notes", "calc", "slider", "descriptive"],
         error="a REDCap field type"))
     return pa.DataFrameSchema(columns, strict=True, name="redcap_data_dictionary.csv")
+
+
+CHOICES = "Choices, Calculations, OR Slider Labels"
+_CHOICE = re.compile(r"^\s*-?\d+\s*,")
+
+
+def _choices_ok(s: pd.Series) -> pd.Series:
+    """Choice lists (text with ``|`` or starting ``code,``) have a whole-number code before every label."""
+    def ok(text: str) -> bool:
+        if "|" not in text and not _CHOICE.match(text):
+            return True  # a calculation or slider labels, not a choice list
+        return all(_CHOICE.match(part) for part in text.split("|") if part.strip())
+    return s.map(ok)
 
 
 def choice_codes(choices: str) -> list[int]:
