@@ -355,14 +355,15 @@ class TableChange:
     rows_removed: list[str] = field(default_factory=list)
     columns_added: list[str] = field(default_factory=list)
     columns_removed: list[str] = field(default_factory=list)
+    columns_renamed: list[str] = field(default_factory=list)  # "old header → new header", compared cell by cell
     status: str = "changed"  # changed | added | removed
     precise_cells: int = 0  # full-precision (parquet) cells that differ
     precise_note: str = ""
 
     @property
     def empty(self) -> bool:
-        return (self.status == "changed" and not (self.cells or self.rows_added or self.rows_removed
-                                                  or self.columns_added or self.columns_removed)
+        return (self.status == "changed" and not (self.cells or self.rows_added or self.rows_removed or self.columns_added
+                                                  or self.columns_removed or self.columns_renamed)
                 and not self.precise_cells and not self.precise_note)
 
 
@@ -411,9 +412,17 @@ def diff_markdown_table(name: str, old_path: Path, new_path: Path) -> TableChang
     old_header, old_rows = read_markdown_table(old_path)
     new_header, new_rows = read_markdown_table(new_path)
     old_cols, new_cols = _column_names(old_header), _column_names(new_header)
-    change.columns_removed = [c for c in old_cols if c not in new_cols]
-    change.columns_added = [c for c in new_cols if c not in old_cols]
-    shared = [c for c in new_cols if c in old_cols]
+    columns = []  # (index in old, index in new, name shown): same header, or renamed in place (e.g. a new correction)
+    matcher = difflib.SequenceMatcher(None, old_cols, new_cols, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        paired = (i2 - i1) if op == "equal" else (min(i2 - i1, j2 - j1) if op == "replace" else 0)
+        for k in range(paired):
+            o, n = old_cols[i1 + k], new_cols[j1 + k]
+            columns.append((i1 + k, j1 + k, n if o == n else f"{o} → {n}"))
+            if o != n:
+                change.columns_renamed.append(f"{o} → {n}")
+        change.columns_removed += old_cols[i1 + paired:i2]
+        change.columns_added += new_cols[j1 + paired:j2]
     old_labels, new_labels = row_labels(old_rows), row_labels(new_rows)
     matcher = difflib.SequenceMatcher(None, old_labels, new_labels, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -421,9 +430,9 @@ def diff_markdown_table(name: str, old_path: Path, new_path: Path) -> TableChang
         for k in range(paired):  # equal labels, or a replaced block paired position by position
             orow, nrow = old_rows[i1 + k], new_rows[j1 + k]
             label = new_labels[j1 + k] if op == "equal" else f"{old_labels[i1 + k]} → {new_labels[j1 + k]}"
-            for col in shared:
-                o = orow[old_cols.index(col)] if old_cols.index(col) < len(orow) else ""
-                n = nrow[new_cols.index(col)] if new_cols.index(col) < len(nrow) else ""
+            for oi, ni, col in columns:
+                o = orow[oi] if oi < len(orow) else ""
+                n = nrow[ni] if ni < len(nrow) else ""
                 if o != n:
                     change.cells.append(CellChange(name, label, col, o, n))
         change.rows_removed += old_labels[i1 + paired:i2]
@@ -653,6 +662,7 @@ def to_markdown(report: Report) -> str:
             lines += [f"- rows removed: {', '.join(t.rows_removed)}"] if t.rows_removed else []
             lines += [f"- columns added: {', '.join(t.columns_added)}"] if t.columns_added else []
             lines += [f"- columns removed: {', '.join(t.columns_removed)}"] if t.columns_removed else []
+            lines += [f"- columns renamed: {', '.join(t.columns_renamed)}"] if t.columns_renamed else []
             lines += [f"- {t.precise_cells} full-precision cells changed (parquet)"] if t.precise_cells else []
             lines += [f"- {t.precise_note}"] if t.precise_note else []
             if t.cells:
@@ -721,6 +731,7 @@ def to_html(report: Report) -> str:
                      (f"rows removed: {', '.join(t.rows_removed)}", t.rows_removed),
                      (f"columns added: {', '.join(t.columns_added)}", t.columns_added),
                      (f"columns removed: {', '.join(t.columns_removed)}", t.columns_removed),
+                     (f"columns renamed: {', '.join(t.columns_renamed)}", t.columns_renamed),
                      (f"{t.precise_cells} full-precision cells changed (parquet)", t.precise_cells),
                      (t.precise_note, t.precise_note)]
             shown = [f"<li>{_esc(text)}</li>" for text, present in items if present]
@@ -758,6 +769,7 @@ def to_json(report: Report) -> dict:
         "cells": [c.__dict__ for c in report.cells],
         "tables": [{"table": t.table, "status": t.status, "rows_added": t.rows_added, "rows_removed": t.rows_removed,
                     "columns_added": t.columns_added, "columns_removed": t.columns_removed,
+                    "columns_renamed": t.columns_renamed,
                     "precise_cells": t.precise_cells, "precise_note": t.precise_note} for t in report.tables],
         "figures": None if report.figures is None else [f.__dict__ for f in report.figures],
     }
@@ -830,7 +842,11 @@ def render_article(project: Path, build_folder: Path) -> Path:
         env = {**os.environ, "MBPM_BUILD_DIR": str(build_folder), "QUARTO_PYTHON": sys.executable,
                "MBPM_PROJECT_ROOT": str(project)}
         cmd = ["quarto", "render", "index.qmd", "--to", "html", "--output-dir", str(Path(tmp).relative_to(project))]
+        gitignore = project / ".gitignore"
+        kept = gitignore.read_bytes() if gitignore.is_file() else None
         out = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
+        if kept is not None and gitignore.read_bytes() != kept:  # Quarto appends "/.quarto/" to it: a diff must
+            gitignore.write_bytes(kept)  # not leave a change in a tracked file
         if out.returncode != 0 or not (Path(tmp) / "index.html").is_file():
             raise RuntimeError(f"quarto render failed for {_shown(build_folder)}:\n{out.stderr[-3000:]}")
         dest = build_folder / ARTICLE_DIR
@@ -876,7 +892,7 @@ def build_ref(ref: str, *, cores: str = "all", render: bool = True, root: Path |
     return build
 
 
-def resolve(spec: str, *, render: bool = True, cores: str = "all") -> Build:
+def resolve(spec: str, *, render: bool = True, cores: str = "all", role: str = "BASE") -> Build:
     """A build folder (``build``, ``build/variants/holm``, ``build/previous``) or a git ref (``HEAD~1``, a tag)."""
     root = project_root()
     folder = project_path(spec)
@@ -885,8 +901,9 @@ def resolve(spec: str, *, render: bool = True, cores: str = "all") -> Build:
     elif is_git_ref(spec, root):
         return build_ref(spec, cores=cores, render=render, root=root)
     else:
-        raise FileNotFoundError(f"BASE {spec!r} is neither a build folder (no folder {_shown(folder)}) nor a git ref "
-                                "(`git rev-parse` does not know it)")
+        hint = "; a variant is built by `make variants`" if "/variants/" in spec else ""
+        raise FileNotFoundError(f"{role} {spec!r} is neither a build folder (no folder {_shown(folder)}) nor a git ref "
+                                f"(`git rev-parse` does not know it){hint}")
     if build.article is None and render and quarto_available():
         project = _project_of(build.folder)
         print(f"diff: rendering the article of {build.label}", flush=True)
@@ -920,8 +937,12 @@ def cli(argv: list[str] | None = None) -> int:
     render = not args.no_render
     new_spec = f"{args.new.rstrip('/')}/variants/{args.variant}" if args.variant else args.new
     base_spec = args.base or default_base(args.variant)
-    new = resolve(new_spec, render=render, cores=args.cores)
-    base = resolve(base_spec, render=render and new.article is not None, cores=args.cores)
+    try:
+        new = resolve(new_spec, render=render, cores=args.cores, role="the revision (--new/--variant)")
+        base = resolve(base_spec, render=render and new.article is not None, cores=args.cores)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"diff: {exc}", file=sys.stderr)
+        return 2
     out = project_path(args.out) if args.out else new.folder / REPORT_DIR
     if out.exists():
         shutil.rmtree(out)
