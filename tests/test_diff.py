@@ -314,7 +314,8 @@ def test_snapshot_keeps_what_the_report_compares(builds):
     make_build(old)
     diff.snapshot(old, new)
     assert sorted(p.name for p in new.iterdir()) == ["_manuscript", "figures", "results.json", "results_keys.csv",
-                                                     "tables"]
+                                                     "snapshot.json", "tables"]
+    assert diff.locate(new).label.startswith(f"{new} (snapshot of {old}, results of ")
     assert report_of(old, new).empty
     diff.snapshot(old, new)  # replaces an earlier snapshot
     assert report_of(old, new).empty
@@ -351,3 +352,24 @@ def test_supplementary_links_the_reports(tmp_path):
         page.write_text("<html></html>")
     section = revision_section(build, out)
     assert 'href="../diff/index.html"' in section and 'href="../variants/holm/diff/index.html"' in section
+    assert "older than these results" not in section
+    (build / "variants" / "holm" / "results.json").write_text("{}")  # the variant was rebuilt after its report
+    past = time.time() - 60
+    os.utime(build / "variants" / "holm" / "diff" / "index.html", (past, past))
+    assert revision_section(build, out).count("older than these results") == 1
+
+
+def test_conclusions_that_may_have_changed_come_first(builds):
+    old, new = builds
+    make_build(old, {"t1.il8.p": 0.015, "t1.age.f": 3.0})
+    make_build(new, {"t1.il8.p": 0.061, "t1.age.f": 3.1}, sig="not significant", p_il8="0.061")
+    report = report_of(old, new)
+    assert report.conclusions() == [
+        "t1.il8.p: 0.015 → 0.061 (p crossed 0.05: no longer significant)",
+        "article: “significant” → “not significant” in “The IL-8 difference was not significant (p = 0.061).”",
+    ]
+    md = diff.to_markdown(report)
+    assert md.index("## Conclusions that may have changed") < md.index("## Results keys")
+    make_build(new.with_name("quiet"), {"t1.il8.p": 0.015, "t1.age.f": 3.1})
+    quiet = report_of(old, new.with_name("quiet"))
+    assert quiet.conclusions() == [] and "None: no p-value crossed α = 0.05" in diff.to_markdown(quiet)

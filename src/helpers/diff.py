@@ -28,6 +28,7 @@ Command line: ``python -m helpers diff [--base BASE] [--new build] [--variant NA
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import difflib
 import html
 import json
@@ -47,6 +48,7 @@ import yaml
 from helpers.paths import project_path, project_root
 
 SNAPSHOT_DIR = "build/previous"  # the previous build, kept by `mbpm snapshot` (`make snapshot`)
+SNAPSHOT_INFO = "snapshot.json"  # what a snapshot kept: the build, when its results were written, the commit
 SCRATCH_DIR = "build/.diff-base"  # git refs are built here, one folder per commit
 REPORT_DIR = "diff"  # inside the new build: <new build>/diff/index.html, report.md, changes.json
 ARTICLE_DIR = "_article"  # an article rendered by this module for a build that has none: <build>/_article/
@@ -121,6 +123,10 @@ def locate(folder: str | Path, label: str | None = None) -> Build:
             f"{_shown(folder)}: not a build folder (no results.json in it); run `make report` (or `make variants`) "
             "first, or give a git ref or another build folder as BASE"
         )
+    if label is None and (folder / SNAPSHOT_INFO).is_file():
+        about = json.loads((folder / SNAPSHOT_INFO).read_text(encoding="utf-8"))
+        label = f"{_shown(folder)} (snapshot of {about.get('build')}, results of {about.get('results_written')}, " \
+                f"commit {about.get('commit')})"
     build = Build(label or _shown(folder), folder)
     project = _project_of(folder)
     figures = [folder / "figures"]
@@ -294,6 +300,11 @@ class SentenceChange:
 
 def _words(run: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[^\W\d]+", run)}
+
+
+def _conclusion_words(sentence: str) -> str:
+    """The sentence's conclusion words in order, e.g. "not significant", "rose"."""
+    return " ".join(w for w in re.findall(r"[^\W\d]+(?:-[^\W\d]+)*", sentence) if w.lower() in CONCLUSION_WORDS)
 
 
 def compare_sentences(old: str, new: str) -> SentenceChange:
@@ -559,15 +570,31 @@ class Report:
     def cells(self) -> list[CellChange]:
         return [c for t in self.tables for c in t.cells]
 
+    @property
+    def flagged_keys(self) -> list[KeyChange]:
+        """Keys whose change may change a conclusion (p crossed alpha, sign flipped, text changed, NaN)."""
+        return [k for k in self.keys if k.flags and k.flags not in (["added"], ["removed"])]
+
+    @property
+    def flipped_sentences(self) -> list[SentenceChange]:
+        return [s for s in self.sentences or [] if s.kind == "conclusion"]
+
+    def conclusions(self) -> list[str]:
+        """One line per flagged key and per sentence whose conclusion word flipped (the report's first section)."""
+        lines = [f"{k.key}: {_fmt(k.old)} → {_fmt(k.new)} ({'; '.join(k.flags)})" for k in self.flagged_keys]
+        for s in self.flipped_sentences:
+            lines.append(f"article: “{_conclusion_words(s.old)}” → “{_conclusion_words(s.new)}” in “{s.new or s.old}”")
+        return lines
+
     def summary(self) -> str:
         if self.empty:
             return "No differences: every results key, table cell" + (
                 ", article sentence" if self.sentences is not None else "") + (
                 " and figure" if self.figures is not None else "") + " compared is the same."
-        flagged = sum(1 for k in self.keys if k.flags and k.flags not in (["added"], ["removed"]))
+        flagged = len(self.flagged_keys)
         parts = [f"{len(self.keys)} results keys changed ({flagged} flagged)"]
         if self.sentences is not None:
-            flips = sum(1 for s in self.sentences if s.kind == "conclusion")
+            flips = len(self.flipped_sentences)
             parts.append(f"{len(self.sentences)} article sentences ({flips} with a flipped conclusion word)")
         parts.append(f"{len(self.cells)} printed table cells in {len(self.tables)} tables")
         if self.figures is not None:
@@ -638,6 +665,13 @@ def to_markdown(report: Report) -> str:
     """The report as Markdown (for a terminal, or a reply to a reviewer)."""
     lines = [f"# What changed: {report.base} → {report.new}", "", report.summary(), ""]
     lines += [f"> Note: {n}" for n in report.notes] + ([""] if report.notes else [])
+    if not report.empty:
+        conclusions = report.conclusions()
+        lines += ["## Conclusions that may have changed", ""]
+        lines += [f"- {_md_escape(c)}" for c in conclusions] or [
+            f"None: no p-value crossed α = {report.alpha:g}, no value changed sign, no text value or conclusion "
+            "word changed."]
+        lines.append("")
     if report.keys:
         lines += [f"## Results keys ({len(report.keys)})", "", "| key | old | new | change | flag | description |",
                   "|---|---:|---:|---:|---|---|"]
@@ -707,6 +741,12 @@ def to_html(report: Report) -> str:
     parts = [f"<h1>What changed: {_esc(report.base)} → {_esc(report.new)}</h1>", f"<p>{_esc(report.summary())}</p>",
              f'<p class="muted">Significance level used for the flags: α = {report.alpha:g}. Flagged rows first.</p>']
     parts += [f'<p class="notice">{_esc(n)}</p>' for n in report.notes]
+    if not report.empty:
+        conclusions = report.conclusions()
+        parts.append('<h2 id="conclusions">Conclusions that may have changed</h2>')
+        parts.append("<ul>" + "".join(f'<li class="flag-text">{_esc(c)}</li>' for c in conclusions) + "</ul>"
+                     if conclusions else f"<p>None: no p-value crossed α = {report.alpha:g}, no value changed sign, "
+                     "no text value or conclusion word changed.</p>")
     if report.keys:
         rows = "\n".join(
             f'<tr class="{"flag" if k.flags else ""}"><td><code>{_esc(k.key)}</code></td>'
@@ -761,6 +801,7 @@ def to_json(report: Report) -> dict:
     """The report as plain data (``changes.json``), for scripts and tests."""
     return {
         "base": report.base, "new": report.new, "alpha": report.alpha, "empty": report.empty, "notes": report.notes,
+        "conclusions": report.conclusions(),
         "keys": [{"key": k.key, "old": k.old, "new": k.new, "relative_change": k.relative_change, "flags": k.flags}
                  for k in report.keys],
         "sentences": None if report.sentences is None else [
@@ -813,6 +854,11 @@ def snapshot(build_dir: str | Path = "build", dest: str | Path = SNAPSHOT_DIR) -
     for name in ("notebooks",):  # the executed notebooks record the parameters (alpha) the build ran with
         if (build.folder / name).is_dir():
             shutil.copytree(build.folder / name, dest / name)
+    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=project_root(), capture_output=True,
+                            text=True).stdout.strip()
+    when = dt.datetime.fromtimestamp(build.results.stat().st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    about = {"build": build.label, "results_written": when, "commit": commit or "unknown"}
+    (dest / SNAPSHOT_INFO).write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
     return dest
 
 

@@ -252,8 +252,13 @@ def tables_section(build: Path) -> tuple[str, str]:
 def revision_section(build: Path, out: Path) -> str:
     """Links to the revision reports of this build and its variants (``make diff``: ``<build>/diff/index.html``)."""
     pages = [build / "diff" / "index.html", *sorted((build / "variants").glob("*/diff/index.html"))]
+    def stale(page: Path) -> bool:  # the report was written before the results it compares were rebuilt
+        results = page.parent.parent / "results.json"
+        return results.is_file() and page.stat().st_mtime < results.stat().st_mtime
+
     links = [f'<li><a href="{_esc(os.path.relpath(p, out))}">{_esc(p.parent.parent.relative_to(build.parent))}</a>'
-             "</li>" for p in pages if p.is_file()]
+             + (" (older than these results: run <code>make diff</code> again)" if stale(p) else "") + "</li>"
+             for p in pages if p.is_file()]
     if not links:
         return '<p class="muted">No revision report yet: <code>make diff</code> writes one.</p>'
     return "<p>What changed in the paper against the base build (results, sentences, table cells, figures):</p>" \
