@@ -331,7 +331,9 @@ def test_command_line_writes_html_markdown_and_json(builds, capsys):
                                                  "rm.posthoc.oxytocin.mbpm.mean_diff": 7.0, "flow.n_total": 65})
     assert main(["diff", "--base", str(old), "--new", str(new), "--no-render", "--no-supplementary"]) == 0
     printed = capsys.readouterr().out
-    assert "| `t1.bdi_total.cp_mean` | 13.7 | 13.9 | +1.5% |" in printed
+    assert "| `t1.bdi_total.cp_mean` | 13.7 | 13.9 | +1.46% |" in printed
+    assert "Changed: 1 results key (0 flagged); 0 article sentences (0 with a flipped conclusion word); " \
+        "1 printed table cell in 1 table; 0 figures." in printed
     changes = json.loads((new / "diff" / "changes.json").read_text())
     assert [k["key"] for k in changes["keys"]] == ["t1.bdi_total.cp_mean"]
     assert [(c["row"], c["column"]) for c in changes["cells"]] == [("BDI-II", "CP mean (SD)")]

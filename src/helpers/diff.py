@@ -591,15 +591,14 @@ class Report:
             return "No differences: every results key, table cell" + (
                 ", article sentence" if self.sentences is not None else "") + (
                 " and figure" if self.figures is not None else "") + " compared is the same."
-        flagged = len(self.flagged_keys)
-        parts = [f"{len(self.keys)} results keys changed ({flagged} flagged)"]
+        parts = [f"{_n(len(self.keys), 'results key')} ({len(self.flagged_keys)} flagged)"]
         if self.sentences is not None:
-            flips = len(self.flipped_sentences)
-            parts.append(f"{len(self.sentences)} article sentences ({flips} with a flipped conclusion word)")
-        parts.append(f"{len(self.cells)} printed table cells in {len(self.tables)} tables")
+            parts.append(f"{_n(len(self.sentences), 'article sentence')} ({len(self.flipped_sentences)} with a "
+                         "flipped conclusion word)")
+        parts.append(f"{_n(len(self.cells), 'printed table cell')} in {_n(len(self.tables), 'table')}")
         if self.figures is not None:
-            parts.append(f"{len(self.figures)} figures")
-        return "; ".join(parts) + "."
+            parts.append(_n(len(self.figures), "figure"))
+        return "Changed: " + "; ".join(parts) + "."
 
 
 def build_alpha(folder: Path) -> float:
@@ -641,8 +640,13 @@ def _fmt(x) -> str:
 
 
 def _rel(change: KeyChange) -> str:
+    """Relative change in per cent, three significant digits (+2.54%, -0.0297%)."""
     rel = change.relative_change
-    return "" if rel is None else f"{rel:+.1%}"
+    return "" if rel is None else f"{rel * 100:+.3g}%"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _md_escape(text: str) -> str:
@@ -697,7 +701,7 @@ def to_markdown(report: Report) -> str:
             lines += [f"- columns added: {', '.join(t.columns_added)}"] if t.columns_added else []
             lines += [f"- columns removed: {', '.join(t.columns_removed)}"] if t.columns_removed else []
             lines += [f"- columns renamed: {', '.join(t.columns_renamed)}"] if t.columns_renamed else []
-            lines += [f"- {t.precise_cells} full-precision cells changed (parquet)"] if t.precise_cells else []
+            lines += [f"- {_n(t.precise_cells, 'full-precision cell')} changed (parquet)"] if t.precise_cells else []
             lines += [f"- {t.precise_note}"] if t.precise_note else []
             if t.cells:
                 lines += ["", "| row | column | old | new |", "|---|---|---|---|"]
@@ -772,7 +776,7 @@ def to_html(report: Report) -> str:
                      (f"columns added: {', '.join(t.columns_added)}", t.columns_added),
                      (f"columns removed: {', '.join(t.columns_removed)}", t.columns_removed),
                      (f"columns renamed: {', '.join(t.columns_renamed)}", t.columns_renamed),
-                     (f"{t.precise_cells} full-precision cells changed (parquet)", t.precise_cells),
+                     (f"{_n(t.precise_cells, 'full-precision cell')} changed (parquet)", t.precise_cells),
                      (t.precise_note, t.precise_note)]
             shown = [f"<li>{_esc(text)}</li>" for text, present in items if present]
             if shown:
