@@ -175,6 +175,8 @@ def test_sentences_split_at_full_stops_but_not_at_abbreviations_or_decimals():
         "Pain fell (p = 0.015).", "Smith et al. found it, e.g. in Fig. 2.", "J. Doe agreed!",
         "12 patients dropped out?", "(Most did.)", "Ends here",
     ]
+    assert diff.split_sentences("Trial results. Oxytocin rose. It fell.") == [
+        "Trial results. Oxytocin rose.", "It fell."]
 
 
 def test_changed_sentences_side_by_side_with_numbers_and_flipped_words(builds):

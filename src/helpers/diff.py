@@ -262,7 +262,8 @@ def article_paragraphs(path: Path) -> list[str]:
 def split_sentences(text: str) -> list[str]:
     """A paragraph's sentences: a split after . ! ? (and closing quotes or brackets) followed by white space and
     an upper-case letter, a digit or an opening bracket, unless the word before the stop is an abbreviation
-    (:data:`ABBREVIATIONS`) or a single letter (an initial)."""
+    (:data:`ABBREVIATIONS`) or a single letter (an initial). A run-in heading of at most three words ("Results.")
+    stays with the sentence after it."""
     sentences, start = [], 0
     for match in re.finditer(r"[.!?][\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])", text):
         before = text[start:match.start()].rsplit(None, 1)
@@ -273,6 +274,8 @@ def split_sentences(text: str) -> list[str]:
         start = match.end()
     if text[start:].strip():
         sentences.append(text[start:].strip())
+    if len(sentences) > 1 and len(sentences[0].split()) <= 3:  # a run-in heading ("Results. ...") stays with
+        sentences[:2] = [f"{sentences[0]} {sentences[1]}"]  # the sentence it introduces
     return sentences
 
 
