@@ -141,7 +141,7 @@ def test_alpha_comes_from_the_new_builds_parameters(builds):
 
 @pytest.mark.parametrize("key, expected", [
     ("t1.il8.p", True), ("rm.posthoc.oxytocin.mbpm.p_adj", True), ("t1.age.levene_p", True), ("rm.x.p_gg", True),
-    ("assoc.q", True), ("t1.il8.pes", False), ("flow.n_total", False), ("rm.posthoc.x.mbpm.pval_note", False),
+    ("assoc.q", True), ("robust.p.il8_cp_hc.corrected", True), ("t1.il8.pes", False), ("p.x", False), ("flow.n_total", False), ("rm.posthoc.x.mbpm.pval_note", False),
 ])
 def test_p_like_keys(key, expected):
     assert diff.is_p_key(key) is expected

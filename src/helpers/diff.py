@@ -175,9 +175,11 @@ def _same(a, b) -> bool:
 
 
 def is_p_key(key: str) -> bool:
-    """Whether a results key holds a p-value (or an FDR q-value): last segment p, q, p_*, *_p."""
-    last = key.rsplit(".", 1)[-1]
-    return last in ("p", "q") or last.startswith("p_") or last.endswith("_p")
+    """Whether a results key holds a p-value (or an FDR q-value): last segment p, q, p_*, *_p, or a ``p`` segment
+    inside the key (``robust.p.<finding>.<check>``)."""
+    segments = key.split(".")
+    last = segments[-1]
+    return last in ("p", "q") or last.startswith("p_") or last.endswith("_p") or "p" in segments[1:-1]
 
 
 def load_results(path: Path) -> dict:
@@ -927,7 +929,7 @@ def build_ref(ref: str, *, cores: str = "all", render: bool = True, root: Path |
         archive = scratch / ".source.tar"
         _git("archive", "--format=tar", "-o", str(archive), sha, cwd=root)
         with tarfile.open(archive) as tar:
-            tar.extractall(scratch, filter="data")
+            tar.extractall(scratch, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         archive.unlink()
         env = {**os.environ, "MBPM_PROJECT_ROOT": str(scratch),
                "PYTHONPATH": os.pathsep.join([str(scratch / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
@@ -962,6 +964,9 @@ def resolve(spec: str, *, render: bool = True, cores: str = "all", role: str = "
         print(f"diff: rendering the article of {build.label}", flush=True)
         render_article(project[0] if project else root, build.folder)
         build = locate(build.folder, build.label)
+        if project is None:  # a snapshot or a variant: its numbers, the working tree's prose
+            build.notes.append(f"{build.label}: article rendered now from the working tree's index.qmd with this "
+                               "build's results")
     return build
 
 
