@@ -323,6 +323,19 @@ def test_snapshot_keeps_what_the_report_compares(builds):
     assert report_of(old, new).empty
 
 
+def test_rotate_keeps_the_build_before_the_last_change(tmp_path):
+    build, last, previous = tmp_path / "build", tmp_path / "last", tmp_path / "previous"
+    make_build(build, {"a.x": 1.0})
+    assert diff.rotate(build, last, previous) == "first" and not previous.exists()
+    assert diff.rotate(build, last, previous) == "unchanged" and not previous.exists()  # a no-op rebuild
+    (build / "results.json").write_text(json.dumps({"a.x": 2.0}))
+    assert diff.rotate(build, last, previous) == "rotated"
+    assert json.loads((previous / "results.json").read_text()) == {"a.x": 1.0}
+    assert json.loads((last / "results.json").read_text()) == {"a.x": 2.0}
+    assert diff.rotate(build, last, previous) == "unchanged"
+    assert json.loads((previous / "results.json").read_text()) == {"a.x": 1.0}
+
+
 def test_command_line_writes_html_markdown_and_json(builds, capsys):
     from helpers.__main__ import main
 

@@ -48,6 +48,7 @@ import yaml
 from helpers.paths import project_path, project_root
 
 SNAPSHOT_DIR = "build/previous"  # the previous build, kept by `mbpm snapshot` (`make snapshot`)
+LAST_DIR = "build/.last"  # the latest build, kept by `mbpm snapshot --rotate` to tell whether the next one changed
 SNAPSHOT_INFO = "snapshot.json"  # what a snapshot kept: the build, when its results were written, the commit
 SCRATCH_DIR = "build/.diff-base"  # git refs are built here, one folder per commit
 REPORT_DIR = "diff"  # inside the new build: <new build>/diff/index.html, report.md, changes.json
@@ -1024,12 +1025,39 @@ def main_build() -> Path:
     return project_path((config or {}).get("build_dir", "build")).resolve()
 
 
+def rotate(build_dir: str | Path = "build", last: str | Path = LAST_DIR, previous: str | Path = SNAPSHOT_DIR) -> str:
+    """After a build, keep the build before the last change as ``previous`` (what a build step calls, so that
+    ``make diff`` needs no preparation): the build is kept in ``last``; when it differs from what ``last`` held
+    (any results key, printed table cell, figure or article sentence), that older build becomes ``previous``.
+    Returns "first", "unchanged" or "rotated"."""
+    last_path, previous_path = project_path(last), project_path(previous)
+    if not (last_path / "results.json").is_file():
+        snapshot(build_dir, last_path)
+        return "first"
+    if compare(locate(last_path), locate(build_dir)).empty:
+        return "unchanged"
+    if previous_path.exists():
+        shutil.rmtree(previous_path)
+    last_path.rename(previous_path)
+    snapshot(build_dir, last_path)
+    return "rotated"
+
+
 def snapshot_cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers snapshot",
                                      description="keep the current build as the default BASE of `make diff`")
     parser.add_argument("--build", default="build")
     parser.add_argument("--to", default=SNAPSHOT_DIR)
+    parser.add_argument("--rotate", action="store_true", help=f"after a build: keep it in {LAST_DIR}; when it "
+                        f"changed, the build before the change becomes {SNAPSHOT_DIR} (see helpers.diff.rotate)")
     args = parser.parse_args(argv)
+    if args.rotate:
+        outcome = rotate(args.build, previous=args.to)
+        print({"first": f"snapshot: first build kept in {LAST_DIR}",
+               "unchanged": "snapshot: the build did not change; nothing rotated",
+               "rotated": f"snapshot: the build changed; the one before is now {args.to} (the default BASE of "
+                          "`make diff`)"}[outcome])
+        return 0
     dest = snapshot(args.build, args.to)
     print(f"snapshot: {_shown(project_path(args.build))} kept in {_shown(dest)} (the default BASE of `make diff`)")
     return 0
