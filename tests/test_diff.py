@@ -354,6 +354,9 @@ def test_command_line_writes_html_markdown_and_json(builds, capsys):
     assert [(c["row"], c["column"]) for c in changes["cells"]] == [("BDI-II", "CP mean (SD)")]
     page = (new / "diff" / "index.html").read_text()
     assert "t1.bdi_total.cp_mean" in page and "13.90 (7.24)" in page
+    (new / "diff" / "keep.txt").write_text("not the report's")
+    assert main(["diff", "--base", str(old), "--new", str(new), "--no-render", "--no-supplementary"]) == 0
+    assert (new / "diff" / "keep.txt").is_file()  # a second report replaces only the report's own files
     assert main(["diff", "--base", str(old / "nope"), "--new", str(new), "--no-render"]) == 2
     assert "neither a build folder" in capsys.readouterr().err
 

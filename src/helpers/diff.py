@@ -826,6 +826,14 @@ def to_json(report: Report) -> dict:
     }
 
 
+def clear_report(out: Path) -> None:
+    """Remove an earlier report's files from ``out`` (only when it holds one: never a folder's other files)."""
+    if not (out / "changes.json").is_file():
+        return
+    for path in [out / "index.html", out / "report.md", out / "changes.json", *out.glob("*.png")]:
+        path.unlink(missing_ok=True)
+
+
 def write_report(report: Report, out_dir: str | Path) -> Path:
     """Write ``index.html``, ``report.md`` and ``changes.json`` into ``out_dir``; returns the HTML page's path."""
     out = project_path(out_dir)
@@ -1003,8 +1011,7 @@ def cli(argv: list[str] | None = None) -> int:
         print(f"diff: {exc}", file=sys.stderr)
         return 2
     out = project_path(args.out) if args.out else new.folder / REPORT_DIR
-    if out.exists():
-        shutil.rmtree(out)
+    clear_report(out)
     report = compare(base, new, args.alpha, out_dir=out)
     page = write_report(report, out)
     print(to_markdown(report))
