@@ -244,7 +244,11 @@ def test_grouped_table_rows_added_and_renamed_column(tmp_path):
     old.write_text(GROUPED)
     new.write_text(GROUPED.replace("p (Bonferroni)", "p (Holm)").replace("0.108", "0.099")
                    + "| IL-6 | MBPM | 15 | 0.500 |\n")
+    old.write_text(GROUPED + "\n*Note.* Bonferroni-adjusted p within each family. Stars refer to it.\n")
+    new.write_text(new.read_text() + "\n*Note.* Holm-adjusted p within each family. Stars refer to it.\n")
     change = diff.diff_markdown_table("tbl-table2", old, new)
+    assert [(n.old, n.new) for n in change.notes] == [
+        ("Note. Bonferroni-adjusted p within each family.", "Note. Holm-adjusted p within each family.")]
     assert diff.row_labels(diff.read_markdown_table(old)[1]) == [
         "Oxytocin / MBPM", "Oxytocin / WL", "IL-1β / MBPM", "IL-1β / WL"]
     assert change.columns_renamed == ["p (Bonferroni) → p (Holm)"]

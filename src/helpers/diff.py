@@ -376,11 +376,12 @@ class TableChange:
     status: str = "changed"  # changed | added | removed
     precise_cells: int = 0  # full-precision (parquet) cells that differ
     precise_note: str = ""
+    notes: list[SentenceChange] = field(default_factory=list)  # changed sentences of the notes below the table
 
     @property
     def empty(self) -> bool:
         return (self.status == "changed" and not (self.cells or self.rows_added or self.rows_removed or self.columns_added
-                                                  or self.columns_removed or self.columns_renamed)
+                                                  or self.columns_removed or self.columns_renamed or self.notes)
                 and not self.precise_cells and not self.precise_note)
 
 
@@ -398,6 +399,13 @@ def read_markdown_table(path: Path) -> tuple[list[str], list[list[str]]]:
     rows = [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")] \
         if table.find("tbody") else []
     return header, rows
+
+
+def table_notes(path: Path) -> list[str]:
+    """Sentences of the text around a Markdown table (its notes), Markdown emphasis removed."""
+    text = "\n".join(ln for ln in path.read_text(encoding="utf-8").splitlines() if not ln.lstrip().startswith("|"))
+    paragraphs = [re.sub(r"\s+", " ", re.sub(r"[*_`]", "", p)).strip() for p in re.split(r"\n\s*\n", text)]
+    return [s for p in paragraphs if p for s in split_sentences(p)]
 
 
 def _column_names(header: list[str]) -> list[str]:
@@ -454,6 +462,7 @@ def diff_markdown_table(name: str, old_path: Path, new_path: Path) -> TableChang
                     change.cells.append(CellChange(name, label, col, o, n))
         change.rows_removed += old_labels[i1 + paired:i2]
         change.rows_added += new_labels[j1 + paired:j2]
+    change.notes = diff_sentences(table_notes(old_path), table_notes(new_path))
     return change
 
 
@@ -709,6 +718,9 @@ def to_markdown(report: Report) -> str:
             lines += [f"- columns renamed: {', '.join(t.columns_renamed)}"] if t.columns_renamed else []
             lines += [f"- {_n(t.precise_cells, 'full-precision cell')} changed (parquet)"] if t.precise_cells else []
             lines += [f"- {t.precise_note}"] if t.precise_note else []
+            for n in t.notes:
+                lines += [f"- note, old: {_md_marked(n.old_marked) if n.old else '(none)'}",
+                          f"- note, new: {_md_marked(n.new_marked) if n.new else '(none)'}"]
             if t.cells:
                 lines += ["", "| row | column | old | new |", "|---|---|---|---|"]
                 lines += [f"| {_md_escape(c.row)} | {_md_escape(c.column)} | {_md_escape(c.old)} | "
@@ -785,6 +797,8 @@ def to_html(report: Report) -> str:
                      (f"{_n(t.precise_cells, 'full-precision cell')} changed (parquet)", t.precise_cells),
                      (t.precise_note, t.precise_note)]
             shown = [f"<li>{_esc(text)}</li>" for text, present in items if present]
+            shown += [f"<li>note: {_html_marked(n.old_marked, 'old') or '<em>(none)</em>'} → "
+                      f"{_html_marked(n.new_marked, 'new') or '<em>(none)</em>'}</li>" for n in t.notes]
             if shown:
                 parts.append(f"<ul>{''.join(shown)}</ul>")
             if t.cells:
@@ -821,7 +835,8 @@ def to_json(report: Report) -> dict:
         "tables": [{"table": t.table, "status": t.status, "rows_added": t.rows_added, "rows_removed": t.rows_removed,
                     "columns_added": t.columns_added, "columns_removed": t.columns_removed,
                     "columns_renamed": t.columns_renamed,
-                    "precise_cells": t.precise_cells, "precise_note": t.precise_note} for t in report.tables],
+                    "precise_cells": t.precise_cells, "precise_note": t.precise_note,
+                    "notes": [{"old": n.old, "new": n.new, "kind": n.kind} for n in t.notes]} for t in report.tables],
         "figures": None if report.figures is None else [f.__dict__ for f in report.figures],
     }
 
