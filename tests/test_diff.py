@@ -28,6 +28,7 @@ McGill scale.</p>
 <p>The IL-8 difference was {sig} (<em>p</em> = {p}). Oxytocin {rose} after MBPM (d<sub>z</sub> = 0.62).</p>
 <ul><li>Wait-list patients: 13 analysed.</li></ul>
 <div class="cell-output"><table><tr><td>0.999</td></tr></table></div>
+<div class="quarto-embed-nb-cell"><div class="cell-output"><p><em>Note.</em> Stars refer to p = 0.05.</p></div></div>
 <pre><code>x = 0.123</code></pre>
 <div id="refs"><p>Smith J et al. Pain 2020;12:1-9.</p></div>
 </section></main></body></html>

@@ -140,7 +140,8 @@ def test_report_lists_exactly_the_changed_sentences(revision):
 
     def text(path):
         main = BeautifulSoup(path.read_text(), "html.parser").find(id="quarto-document-content")
-        for tag in main.find_all(["table", "pre", "code"]):  # tables are compared cell by cell
+        # tables and the notebook outputs embedded in the article are compared as tables and figures
+        for tag in main.find_all(["table", "pre", "code"]) + main.find_all(class_="quarto-embed-nb-cell"):
             tag.decompose()
         return re.sub(r"\s+", " ", main.get_text("")).strip()
 

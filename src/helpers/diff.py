@@ -241,8 +241,11 @@ SKIPPED = ("table", "pre", "code", "script", "style", "nav", "svg", "img")
 def article_paragraphs(path: Path) -> list[str]:
     """Text blocks of a rendered Quarto article's body (paragraphs, list items, headings, captions), in order.
 
-    Tables are left out (compared cell by cell), and so are code, navigation and the reference list; the title
-    block (date, authors) lies outside the body Quarto writes in ``<main id="quarto-document-content">``.
+    Tables are left out (compared cell by cell), and so are code, navigation, the reference list and the outputs
+    embedded from the notebooks (``quarto-embed-nb-cell``: tables with their notes and figures, compared from the
+    build's ``tables/`` and figures, which for a variant are its own while the article embeds the default build's
+    notebooks); the title block (date, authors) lies outside the body Quarto writes in
+    ``<main id="quarto-document-content">``.
     """
     from bs4 import BeautifulSoup
 
@@ -250,7 +253,7 @@ def article_paragraphs(path: Path) -> list[str]:
     body = soup.find(id="quarto-document-content") or soup.find("main") or soup.body or soup
     for tag in body.find_all(SKIPPED):
         tag.decompose()
-    for tag in body.find_all(id="refs"):
+    for tag in body.find_all(id="refs") + body.find_all(class_="quarto-embed-nb-cell"):
         tag.decompose()
     blocks = []
     for tag in body.find_all(["p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "caption", "dt", "dd"]):
