@@ -8,7 +8,7 @@ CORES ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install report test test-quick lint bench scale variants clean help
+.PHONY: install report test test-quick lint bench scale variants clean help diff snapshot
 
 help:
 	@echo "make report   run the whole pipeline (notebooks -> results -> supplementary -> manuscript)"
@@ -17,6 +17,8 @@ help:
 	@echo "make bench    benchmarks (not part of make test)"
 	@echo "make variants run every analysis variant in config/variants/ and compare them"
 	@echo "make scale    scale-up check: the notebook chain on a synthetic study of N=10000 participants"
+	@echo "make diff     what changed in the paper: BASE=<build folder or git ref> (default build/previous), VARIANT=<name>"
+	@echo "make snapshot keep the current build in build/previous, the default BASE of make diff"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python >= 3.11 needed, found " + sys.version' 
@@ -68,6 +70,18 @@ scale: $(STAMP)
 	@mkdir -p build/benchmarks
 	BENCH_SIZES=$(N) $(BIN)/pytest benchmarks/bench_pipeline.py --benchmark-only -p no:cacheprovider -o python_files="bench_*.py" \
 	  -o testpaths=benchmarks -k "cold" --benchmark-json=build/benchmarks/scale-$(N).json $(PYTEST_ARGS)
+
+# --- revision diff (issue 14) ---
+# BASE: a build folder (build/previous, build, build/variants/<name>) or a git ref (HEAD~1, a tag), built once into
+# build/.diff-base/<sha>/; default build/previous (make snapshot), else HEAD. VARIANT: compare build/variants/<name>.
+BASE ?=
+VARIANT ?=
+
+diff: $(STAMP)
+	$(BIN)/python -m helpers diff $(if $(BASE),--base $(BASE)) $(if $(VARIANT),--variant $(VARIANT))
+
+snapshot: $(STAMP)
+	$(BIN)/python -m helpers snapshot
 
 clean:
 	rm -rf build .snakemake _manuscript

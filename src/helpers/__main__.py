@@ -2,7 +2,8 @@
 
 Commands: ``synth`` (write a synthetic study), ``execute`` (run one notebook with papermill), ``merge-results``,
 ``supplementary`` (HTML supplementary with nbconvert), ``render`` (Quarto manuscript, or a clear message), ``deps``
-(the helper files a notebook depends on).
+(the helper files a notebook depends on), ``diff`` (what changed between two builds), ``snapshot`` (keep the build
+as the default base of ``diff``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ def main(argv: list[str] | None = None) -> int:
         from helpers import synthetic
 
         return synthetic.cli(argv[1:]) or 0
+    if argv and argv[0] in ("diff", "snapshot"):  # what changed between two builds (issue 14)
+        from helpers import diff
+
+        return (diff.cli if argv[0] == "diff" else diff.snapshot_cli)(argv[1:])
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("synth", help="write a synthetic study (see `python -m helpers synth --help`)")
+    sub.add_parser("diff", help="what changed between two builds (see `python -m helpers diff --help`)")
+    sub.add_parser("snapshot", help="keep the current build as the default BASE of `diff`")
     p = sub.add_parser("execute", help="execute a notebook with papermill")
     p.add_argument("notebook")
     p.add_argument("output")

@@ -348,6 +348,22 @@ def tables_section(build: Path) -> tuple[str, str]:
     return ("\n".join(robust) or none), ("\n".join(other) or none)
 
 
+def revision_section(build: Path, out: Path) -> str:
+    """Links to the revision reports of this build and its variants (``make diff``: ``<build>/diff/index.html``)."""
+    pages = [build / "diff" / "index.html", *sorted((build / "variants").glob("*/diff/index.html"))]
+    def stale(page: Path) -> bool:  # the report was written before the results it compares were rebuilt
+        results = page.parent.parent / "results.json"
+        return results.is_file() and page.stat().st_mtime < results.stat().st_mtime
+
+    links = [f'<li><a href="{_esc(os.path.relpath(p, out))}">{_esc(p.parent.parent.relative_to(build.parent))}</a>'
+             + (" (older than these results: run <code>make diff</code> again)" if stale(p) else "") + "</li>"
+             for p in pages if p.is_file()]
+    if not links:
+        return '<p class="muted">No revision report yet: <code>make diff</code> writes one.</p>'
+    return "<p>What changed in the paper against the base build (results, sentences, table cells, figures):</p>" \
+        f"<ul>{''.join(links)}</ul>"
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -513,6 +529,9 @@ p-values unadjusted unless the key ends in <code>p_adj</code>, Bonferroni within
 
 <h2 id="tables">Other tables</h2>
 {other_html}
+
+<h2 id="revision">Revision reports</h2>
+{revision_section(build, out)}
 
 <h2 id="provenance">Provenance</h2>
 {provenance_section(build, raw, params_file)}
