@@ -19,6 +19,10 @@ from pathlib import Path
 from helpers.paths import project_root
 
 TABLE_FONT_HALF_POINTS = 18  # 9 pt (Word sizes are in half-points)
+# US Letter, 1-inch margins, in twips: pandoc's default reference names no page, and then Word, LibreOffice and
+# pandoc's own table arithmetic each assume another one. filters/docx-table-widths.lua uses the same numbers.
+PAGE = ('<w:pgSz w:w="12240" w:h="15840"/><w:pgMar w:top="1440" w:right="1440" w:bottom="1440" w:left="1440" '
+        'w:header="720" w:footer="720" w:gutter="0"/>')
 REFERENCE = Path("templates") / "reference.docx"
 
 
@@ -30,7 +34,8 @@ def default_reference(quarto: str = "quarto") -> bytes:
 
 
 def with_table_font(docx: bytes, half_points: int = TABLE_FONT_HALF_POINTS) -> bytes:
-    """``docx`` with run properties (font size ``half_points``) on its default table style ``Table``."""
+    """``docx`` with run properties (font size ``half_points``) on its default table style ``Table``, and an
+    explicit page size and margins (:data:`PAGE`)."""
     rpr = f'<w:rPr><w:sz w:val="{half_points}"/><w:szCs w:val="{half_points}"/></w:rPr>'
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(docx)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
@@ -43,6 +48,12 @@ def with_table_font(docx: bytes, half_points: int = TABLE_FONT_HALF_POINTS) -> b
                 if n != 1:
                     raise ValueError("reference.docx: no table style 'Table' to set the table font size on")
                 data = styles.encode("utf-8")
+            elif item.filename == "word/document.xml":
+                doc = data.decode("utf-8")
+                doc, n = re.subn(r"</w:sectPr>", PAGE + "</w:sectPr>", doc, count=1)  # after footnotePr (schema order)
+                if n != 1:
+                    raise ValueError("reference.docx: no section properties to set the page on")
+                data = doc.encode("utf-8")
             zout.writestr(item, data)
     return out.getvalue()
 
