@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --quiet rules $(SNAKEMAKE_ARGS)
-	@$(BIN)/python -m helpers render --build build
+	$(BIN)/snakemake --cores $(CORES) --quiet rules $(SNAKEMAKE_ARGS) -- report
+	@$(BIN)/python -m helpers render --build build --summary
 
 test: $(STAMP)
 	$(BIN)/ruff check .
