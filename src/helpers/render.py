@@ -27,9 +27,9 @@ ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")  # terminal colours in Quarto's messages
 ERROR_RE = re.compile(r"^ERROR\b")
 
 QUARTO_MISSING = (
-    "Manuscript NOT rendered: it needs Quarto >= {min} (pinned {pinned}; found: {found}). `make install` installs "
-    "it from PyPI (quarto-cli), or see https://quarto.org/docs/get-started/; then run `make report` again. "
-    "Everything else was built."
+    "Manuscript not rendered: it needs Quarto >= {min} (pinned {pinned}; found: {found}) on PATH or named by "
+    "QUARTO= (`make install` tries PyPI's quarto-cli; or https://quarto.org/docs/get-started/). Everything else "
+    "builds without it."
 )
 QUARTO_OTHER = "Warning: Quarto {found} at {exe}; the manuscript is tested with Quarto {pinned} (pinned)."
 
@@ -120,3 +120,31 @@ def render(build_dir: str | Path = "build", log: str | Path | None = None) -> in
               file=sys.stderr)
         return code or 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.render status``: the one line about Quarto (nothing when the pinned one is installed);
+    ``python -m helpers.render exe``: the usable Quarto's path, or the line saying there is none (exit 1)."""
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv else "status"
+    exe = find_quarto()
+    version = quarto_version(exe)
+    line = status_line(exe, version)
+    if command == "exe":
+        if not quarto_ok(version):
+            print(line, file=sys.stderr)
+            return 1
+        if line:
+            print(line, file=sys.stderr)
+        print(exe)
+        return 0
+    if command == "status":
+        if line:
+            print(line)
+        return 0
+    print(f"unknown command {command!r}: use status or exe", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
