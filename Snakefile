@@ -146,4 +146,4 @@ rule manuscript:
 rule report:
     input:
         rules.all.input,
-        MANUSCRIPT if _render.available() else [],
+        lambda wildcards: MANUSCRIPT if _render.available() else [],  # asks for Quarto only when `report` runs
