@@ -8,7 +8,8 @@ a flat JSON file of results; the formatting rules are the journal conventions of
 default, p to three decimals or "< 0.001"), and tests/test_manuscript_render.py checks each shortcode's output.
 
   {{< n key >}}                 a count: 65
-  {{< num key [digits] >}}      a number rounded to digits (default 2); NA when missing or not finite
+  {{< num key [digits] >}}      a number rounded to digits (default 2), negatives with a minus sign (U+2212); NA
+                                when missing or not finite
   {{< pv key >}}                "= 0.038" or "< 0.001" (the text before it carries the italic p)
   {{< msd prefix group [d] >}}  "mean (SD)" from <prefix>.<group>_mean and <prefix>.<group>_sd
   {{< ftest prefix [d] >}}      "*F*(df1, df2) = F, *p* ..." from <prefix>.df1/.df2/.f/.p
@@ -62,10 +63,15 @@ local function finite(x)
   return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge
 end
 
+-- a true minus sign (U+2212) for negative numbers: the typographic sign, and no line break after it
+local function signed(s)
+  return (s:gsub("^%-", "−"))
+end
+
 local function num(key, digits)
   local x = val(key)
   if not finite(x) then return "NA" end
-  return string.format("%." .. math.tointeger(tonumber(digits or 2)) .. "f", x)
+  return signed(string.format("%." .. math.tointeger(tonumber(digits or 2)) .. "f", x))
 end
 
 local function pv(key)
