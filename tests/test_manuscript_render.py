@@ -142,6 +142,7 @@ def test_words_follow_other_data(quarto, project, results, tmp_path):
     assert f"which gave F = {results['t1.il8.stat']:.3f}" in text
     assert "Holm-corrected p" in text and "Bonferroni-corrected p" not in text
     assert "centred on the median" in text
+    assert "A simple sequentially rejective multiple test procedure" in text, "Holm's paper is cited"
     assert text.count("Bonferroni-corrected") == 1  # the published article's own claim, in the Limitations
 
 

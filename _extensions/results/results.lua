@@ -165,6 +165,8 @@ return {
     if w == nil then
       error("results key '" .. key .. "' = '" .. tostring(value) .. "' has no entry in results-words." .. name)
     end
+    -- metadata strings are Markdown: a table entry may carry emphasis or a citation ("[@holm1979]")
+    if pandoc.utils.type(w) == "Inlines" then return w end
     return pandoc.utils.stringify(w)
   end,
   ["stat"] = function(args, _, meta)
