@@ -200,8 +200,7 @@ def test_words_cover_every_choice_the_parameters_allow(config):
         words["correction-adjective"])
     assert config["correction"] in words["correction"]
     bib = (ROOT / "references.bib").read_text(encoding="utf-8")
-    for method, cite in words["correction-citation"].items():
-        key = re.fullmatch(r"\[@([\w:-]+)\]", cite).group(1)
+    for method, key in words["correction-citation"].items():
         assert f"{{{key}," in bib, f"results-words.correction-citation.{method}: {key} is not in references.bib"
     assert {"ANOVA", "Kruskal-Wallis"} <= set(words["test-letter"]) == set(words["test-name"])
     assert {"mean", "median"} <= set(words["levene-centre"])

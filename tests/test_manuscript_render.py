@@ -128,6 +128,10 @@ def test_numbers_and_words_follow_the_results(rendered, results):
     assert f"which gave {letter} = {results['t1.il8.stat']:.3f}" in text
     corrected = {"bonferroni": "Bonferroni-corrected", "holm": "Holm-corrected"}[results["t2.correction"]]
     assert f"{corrected} p" in text
+    # only what the text cites is in the references: the alternatives' papers are not
+    cited = {"bonferroni": "Multiple comparisons among means", "holm": "A simple sequentially rejective"}
+    for method, title in cited.items():
+        assert (title in text) == (method == results["t2.correction"]), title
 
 
 def test_words_follow_other_data(quarto, project, results, tmp_path):
@@ -143,6 +147,7 @@ def test_words_follow_other_data(quarto, project, results, tmp_path):
     assert "Holm-corrected p" in text and "Bonferroni-corrected p" not in text
     assert "centred on the median" in text
     assert "A simple sequentially rejective multiple test procedure" in text, "Holm's paper is cited"
+    assert "Multiple comparisons among means" not in text, "and Dunn's (Bonferroni) is not"
     assert text.count("Bonferroni-corrected") == 1  # the published article's own claim, in the Limitations
 
 

@@ -18,7 +18,8 @@ default, p to three decimals or "< 0.001"), and tests/test_manuscript_render.py 
   {{< sig key [alpha] >}}       "significant" / "not significant" (p below alpha, default 0.05)
   {{< rose key >}}              "rose" / "fell" from the sign of a post - pre change
   {{< cmp key other [hi lo] >}} "higher" / "lower" (or the two given words): key's value against other's
-  {{< word key table >}}        a string result (e.g. t2.correction) looked up in metadata `results-words.<table>`
+  {{< word key table >}}        a string result (e.g. t2.correction) looked up in metadata `results-words.<table>`;
+                                in a table named *-citation the entry is a bibliography key, cited
   {{< stat prefix >}}           "*H* = 5.976" or "*F* = 5.976", the letter of the test chosen (<prefix>.test)
   {{< count pattern [below x] >}} how many keys match pattern (`*` = one dot-free segment) with a finite value,
                                 [only those below x: a number or a results key such as t1.alpha]
@@ -165,8 +166,9 @@ return {
     if w == nil then
       error("results key '" .. key .. "' = '" .. tostring(value) .. "' has no entry in results-words." .. name)
     end
-    -- metadata strings are Markdown: a table entry may carry emphasis or a citation ("[@holm1979]")
-    if pandoc.utils.type(w) == "Inlines" then return w end
+    -- a `*-citation` table holds bibliography keys: cite the one chosen (a citation written in the metadata
+    -- itself would put every alternative in the reference list)
+    if name:match("%-citation$") then return md("[@" .. pandoc.utils.stringify(w) .. "]") end
     return pandoc.utils.stringify(w)
   end,
   ["stat"] = function(args, _, meta)
