@@ -26,13 +26,42 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name mbpm-report --display-name "Python 3 (mbpm-report)" >/dev/null
+	@$(MAKE) --no-print-directory quarto
 	@touch $(STAMP)
+
+# Quarto (pinned in pyproject's `quarto` extra: quarto-cli from PyPI, which downloads the Quarto release while it
+# installs) into the environment, unless a quarto is on PATH or named by QUARTO=. If the download is impossible,
+# one line says so and the install goes on: everything but the manuscript builds without Quarto.
+.PHONY: quarto preview bench-render
+QUARTO ?=
+export QUARTO
+quarto:
+	@if [ -n "$(QUARTO)" ] || command -v quarto >/dev/null 2>&1; then \
+	  $(BIN)/python -m helpers.render status; \
+	elif $(BIN)/python -m pip install --quiet -e ".[quarto]" >$(VENV)/quarto-install.log 2>&1; then \
+	  echo "Quarto $$($(BIN)/python -m helpers.render exe 2>/dev/null | xargs -r -I{} {} --version) installed into $(VENV) (PyPI quarto-cli)"; \
+	else \
+	  echo "Quarto NOT installed (pip install quarto-cli failed: $$(grep -m1 -oE 'Error downloading Quarto.*|ERROR: .*' $(VENV)/quarto-install.log | cut -c1-120); log: $(VENV)/quarto-install.log): everything but the manuscript will build; put a quarto on PATH or set QUARTO= to render it"; \
+	fi
+
+# Authors' loop: run the pipeline (results, executed notebooks), then Quarto's live preview of the article (HTML):
+# every save of index.qmd re-renders it in the browser. PREVIEW_ARGS e.g. "--no-browser --port 4848".
+PREVIEW_ARGS ?=
+preview: $(STAMP)
+	@$(BIN)/python -m helpers.render exe >/dev/null
+	$(BIN)/snakemake --cores $(CORES) --quiet rules $(SNAKEMAKE_ARGS) -- all
+	"$$($(BIN)/python -m helpers.render exe)" preview index.qmd --to html $(PREVIEW_ARGS)
+
+# Where the render time goes (a benchmark, never part of make test): see benchmarks/bench_render.py.
+bench-render: $(STAMP)
+	@mkdir -p build/benchmarks
+	$(BIN)/python benchmarks/bench_render.py --out build/benchmarks/render.md
 
 install: $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --quiet rules $(SNAKEMAKE_ARGS)
-	@$(BIN)/python -m helpers render --build build
+	$(BIN)/snakemake --cores $(CORES) --quiet rules $(SNAKEMAKE_ARGS) -- report
+	@$(BIN)/python -m helpers render --build build --summary
 
 test: $(STAMP)
 	$(BIN)/ruff check .

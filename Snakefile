@@ -112,3 +112,38 @@ for _v in VARIANTS:
 rule variants:
     input:
         [f"{_variants.variant_dir(BUILD, v.name)}/results.json" for v in VARIANTS],
+
+
+# --- manuscript (Quarto) -----------------------------------------------------------------------------------------
+# `make report` asks for target `report`: everything `all` builds plus the rendered article (HTML, Word, JATS, MECA)
+# when a usable Quarto is installed; without one, make report says so in one line (helpers.render.status_line).
+# The article reads the executed notebooks in build/notebooks/ (embeds) and build/results.json (shortcodes).
+from helpers import render as _render
+
+MANUSCRIPT = [f"{_render.MANUSCRIPT_DIR}/{name}" for name in _render.OUTPUTS]
+
+
+rule manuscript:
+    input:
+        article="index.qmd",
+        project="_quarto.yml",
+        bibliography="references.bib",
+        csl="vancouver.csl",
+        extensions=sorted(glob.glob("_extensions/*/*")),
+        filters=sorted(glob.glob("filters/*.lua")),
+        reference_doc="templates/reference.docx",
+        notebooks=[f"{BUILD}/notebooks/{nb}.ipynb" for nb in NOTEBOOKS],
+        results=f"{BUILD}/results.json",
+        figures=sorted(glob.glob(f"{config['figures_dir']}/*.svg")),
+    output:
+        MANUSCRIPT,
+    log:
+        f"{BUILD}/logs/render.log",
+    shell:
+        "{PY} -m helpers render --build {BUILD} --log {log}"
+
+
+rule report:
+    input:
+        rules.all.input,
+        lambda wildcards: MANUSCRIPT if _render.available() else [],  # asks for Quarto only when `report` runs

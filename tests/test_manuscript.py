@@ -1,4 +1,4 @@
-"""The manuscript (index.qmd, _quarto.yml): no hand-typed statistics, every inline key and embed resolvable.
+"""The manuscript (index.qmd, _quarto.yml): no hand-typed statistics, every results shortcode and embed resolvable.
 
 Checks that need a build (``build/results.json``, executed notebooks) skip with a reason when there is none; run
 ``make report`` first (the pipeline test builds one in a copy of the project). ``MBPM_TEST_BUILD`` points the
@@ -7,12 +7,9 @@ checks at another build folder.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +18,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 QMD = ROOT / "index.qmd"
 KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
-INLINE_RE = re.compile(r"(?<!`)`\{python\}[ \t]([^`]+)`")  # Quarto's own pattern: not a ```{python} fence
+INLINE_RE = re.compile(r"(?<!`)`\{python\}[ \t]([^`]+)`")  # Quarto's inline code: not a ```{python} fence
+# The article's numbers: shortcodes of _extensions/results (see results.lua for what each one prints).
+SHORTCODE_RE = re.compile(
+    r"\{\{<\s*(n|num|pv|pes|msd|ci|ftest|sig|rose|cmp|word|stat|count|fold)\s+([^>]*?)\s*>\}\}")
 EMBED_RE = re.compile(r"\{\{<\s*embed\s+([^#\s>]+)#([A-Za-z0-9_-]+)[^>]*>\}\}")
 XREF_RE = re.compile(r"(?<![\w\[])@((?:fig|tbl)-[A-Za-z0-9_-]+)")
 
@@ -108,7 +108,7 @@ def test_rule_flags_typed_statistics(text):
         "Pain of at least 3 on a 0–10 scale; eight weekly sessions of 2 hours; up to 45 minutes a day at −80 °C.",
         "See @fig-flow and @tbl-table1 in section 2.",
         "r with its 95% CI and a 95% confidence interval",
-        "Oxytocin rose (*t*(`{python} n('x.df')`) = `{python} num('x.t', 3)`, *p* `{python} pv('x.p')`).",
+        "Oxytocin rose (*t*({{< n x.df >}}) = {{< num x.t 3 >}}, *p* {{< pv x.p >}}).",
         "{{< embed build/notebooks/03_baseline.ipynb#tbl-table1 >}}",
     ],
 )
@@ -122,73 +122,88 @@ def test_no_hand_typed_statistics_in_manuscript():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# inline expressions and their results keys
+# results shortcodes and their keys
 # ---------------------------------------------------------------------------------------------------------------
-def inline_expressions(text: str) -> list[str]:
-    return [m.group(1).strip() for m in INLINE_RE.finditer(text)]
+def shortcodes(text: str) -> list[tuple[str, list[str]]]:
+    """(name, arguments) of every results shortcode in the text."""
+    return [(m.group(1), m.group(2).split()) for m in SHORTCODE_RE.finditer(text)]
 
 
-def setup_cell(text: str) -> str:
-    m = re.search(r"```\{python\}\n#\| label: setup\n(.*?)\n```", text, flags=re.S)
-    assert m, "index.qmd has no setup cell labelled `setup`"
-    return m.group(1)
+def keys_read(name: str, args: list[str]) -> set[str]:
+    """The results keys a shortcode reads (patterns of ``count`` aside), as results.lua documents them."""
+    if name in ("n", "num", "pv", "pes", "sig", "rose"):
+        return {args[0]}
+    if name == "cmp":
+        return set(args[:2])
+    if name == "msd":
+        return {f"{args[0]}.{args[1]}_mean", f"{args[0]}.{args[1]}_sd"}
+    if name == "ci":
+        return {f"{args[0]}.ci_low", f"{args[0]}.ci_high"}
+    if name == "ftest":
+        return {f"{args[0]}.{s}" for s in ("df1", "df2", "f", "p")}
+    if name == "stat":
+        return {f"{args[0]}.test", f"{args[0]}.stat"}
+    if name == "word":
+        return {args[0]}
+    if name == "count":
+        return {args[2]} if len(args) == 3 and KEY_RE.match(args[2]) else set()
+    if name == "fold":
+        return set(args)
+    raise AssertionError(name)
 
 
-PREFIX_HELPERS = {"msd", "ftest", "ci"}  # their first argument is a key prefix; the evaluation test covers them
+def glob_keys(pattern: str, keys) -> list[str]:
+    rx = re.compile("^" + re.escape(pattern).replace(r"\*", "[^.]+") + "$")
+    return [k for k in keys if rx.match(k)]
 
 
-def literal_keys(expr: str) -> set[str]:
-    """Results keys named literally in an inline expression (arguments of the setup cell's helpers)."""
-    keys = set()
-    for node in ast.walk(ast.parse(expr, mode="eval")):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in PREFIX_HELPERS:
-            for arg in node.args:
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and KEY_RE.match(arg.value):
-                    keys.add(arg.value)
-    return keys
-
-
-def test_manuscript_has_inline_numbers_and_a_light_setup_cell():
+def test_manuscript_draws_its_numbers_from_results_without_a_kernel():
+    """Numbers come from build/results.json through shortcodes: no code cell, no inline Python, no kernel."""
     text = QMD.read_text(encoding="utf-8")
-    exprs = inline_expressions(text)
-    assert len(exprs) >= 40, "the manuscript should draw its numbers from inline expressions"
-    code_cells = re.findall(r"^```\{python\}", text, flags=re.M)
-    assert len(code_cells) == 1, "index.qmd runs exactly one (setup) cell; tables and figures are embedded"
-    setup = setup_cell(text)
-    imports = {n.names[0].name.split(".")[0] for n in ast.walk(ast.parse(setup)) if isinstance(n, ast.Import)}
-    froms = {n.module.split(".")[0] for n in ast.walk(ast.parse(setup)) if isinstance(n, ast.ImportFrom)}
-    light = {"json", "math", "os", "pathlib", "IPython"}
-    assert imports | froms <= light, f"setup cell must stay light (stdlib + IPython only): {imports | froms}"
-    assert "results.json" in setup
+    assert len(shortcodes(text)) >= 40, "the manuscript should draw its numbers from results shortcodes"
+    assert not re.findall(r"^```\{", text, flags=re.M), "index.qmd runs no code: tables and figures are embedded"
+    assert not INLINE_RE.findall(text), "inline `{python}` starts a kernel per format: use {{< num key >}} & co."
+    front = re.match(r"\A---\n(.*?)\n---\n", text, flags=re.S)
+    assert front and not {"jupyter", "engine"} & set(yaml.safe_load(front.group(1))), "no kernel for the article"
+    for name, args in shortcodes(text):
+        for key in keys_read(name, args):
+            assert KEY_RE.match(key), f"{{{{< {name} {' '.join(args)} >}}}}: {key!r} is not a results key"
 
 
-def test_inline_keys_exist_in_results():
+def test_shortcode_keys_exist_in_results():
     build = need_build()
     results = json.loads((build / "results.json").read_text(encoding="utf-8"))
     text = QMD.read_text(encoding="utf-8")
-    named = set().union(*(literal_keys(e) for e in inline_expressions(text)))
-    assert named, "no results keys named in inline expressions"
-    missing = sorted(k for k in named if k not in results)
-    assert not missing, f"index.qmd names results keys missing from {build / 'results.json'}: {missing}"
+    missing = sorted({k for name, args in shortcodes(text) for k in keys_read(name, args)} - set(results))
+    assert not missing, f"index.qmd reads results keys missing from {build / 'results.json'}: {missing}"
+    for name, args in shortcodes(text):
+        if name == "count":
+            assert glob_keys(args[0], results), f"{{{{< count {args[0]} >}}}} matches no results key"
 
 
-def test_every_inline_expression_evaluates_against_the_build(monkeypatch):
-    """Run the setup cell as Quarto would and evaluate each inline expression (catches composed keys too)."""
+def test_words_have_an_entry_for_every_value_the_build_gives():
+    """`word` and `stat` look string results up in _quarto.yml's results-words tables."""
     build = need_build()
-    monkeypatch.setenv("MBPM_BUILD_DIR", str(build))
-    text = QMD.read_text(encoding="utf-8")
-    namespace: dict = {}
-    exec(compile(setup_cell(text), "index.qmd#setup", "exec"), namespace)  # noqa: S102 - our own file
-    errors = []
-    for expr in inline_expressions(text):
-        try:
-            out = eval(expr, namespace)  # noqa: S307
-            out = getattr(out, "data", out)  # IPython Markdown objects carry their text in .data
-            if not isinstance(out, str) or not out or "NA" == out:
-                errors.append(f"{expr} -> {out!r}")
-        except Exception as exc:  # noqa: BLE001 - report every failing expression at once
-            errors.append(f"{expr} -> {type(exc).__name__}: {exc}")
-    assert not errors, "inline expressions that fail on this build:\n" + "\n".join(errors)
+    results = json.loads((build / "results.json").read_text(encoding="utf-8"))
+    words = yaml.safe_load((ROOT / "_quarto.yml").read_text(encoding="utf-8"))["results-words"]
+    for name, args in shortcodes(QMD.read_text(encoding="utf-8")):
+        if name == "word":
+            assert str(results[args[0]]) in words[args[1]], f"results-words.{args[1]} lacks {results[args[0]]!r}"
+        if name == "stat":
+            assert str(results[f"{args[0]}.test"]) in words["test-letter"]
+
+
+def test_words_cover_every_choice_the_parameters_allow(config):
+    """Every correction, test and Levene centring a parameter or Levene's rule can choose has its words."""
+    words = yaml.safe_load((ROOT / "_quarto.yml").read_text(encoding="utf-8"))["results-words"]
+    assert {"bonferroni", "holm"} <= set(words["correction"]) and {"bonferroni", "holm"} <= set(
+        words["correction-adjective"])
+    assert config["correction"] in words["correction"]
+    bib = (ROOT / "references.bib").read_text(encoding="utf-8")
+    for method, key in words["correction-citation"].items():
+        assert f"{{{key}," in bib, f"results-words.correction-citation.{method}: {key} is not in references.bib"
+    assert {"ANOVA", "Kruskal-Wallis"} <= set(words["test-letter"]) == set(words["test-name"])
+    assert {"mean", "median"} <= set(words["levene-centre"])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -251,11 +266,14 @@ def test_quarto_project_never_reexecutes_notebooks():
     assert cfg["manuscript"]["article"] == "index.qmd"
     assert cfg["execute"]["enabled"] is False
     assert cfg["execute"].get("freeze") in (False, None), "freeze would keep stale numbers after results change"
-    listed = [nb["notebook"] for nb in cfg["manuscript"]["notebooks"]]
+    # the executed notebooks travel with the article (MECA), in pipeline order; Quarto renders no previews of them
     sources = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert listed == [f"build/notebooks/{s}.ipynb" for s in sources]
-    assert {"html", "docx"} <= set(cfg["format"])
+    assert cfg["manuscript"]["resources"] == [f"build/notebooks/{s}.ipynb" for s in sources]
+    assert not any("*" in r for r in cfg["manuscript"]["resources"]), "Quarto copies resources literally (MECA)"
+    assert cfg["manuscript"]["notebooks"] == [] and cfg["format"]["html"]["notebook-view"] is False
+    assert {"html", "docx", "jats"} <= set(cfg["format"])
     assert (ROOT / cfg["bibliography"]).is_file() and (ROOT / cfg["csl"]).is_file()
+    assert (ROOT / cfg["format"]["docx"]["reference-doc"]).is_file()
 
 
 def test_citations_are_in_the_bibliography():
@@ -267,25 +285,3 @@ def test_citations_are_in_the_bibliography():
         cited |= set(re.findall(r"@([A-Za-z][\w:-]*)", group))
     assert cited, "no citations"
     assert cited <= entries, f"cited but not in references.bib: {sorted(cited - entries)}"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# render (only where Quarto is installed)
-# ---------------------------------------------------------------------------------------------------------------
-def test_quarto_render(tmp_path):
-    exe = shutil.which("quarto")
-    if exe is None:
-        pytest.skip("quarto is not on PATH (install it from quarto.org or the conda environment to render)")
-    need_build()
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
-    if tuple(int(x) for x in version.split(".")[:2]) < (1, 4):
-        pytest.skip(f"Quarto {version} has no manuscript projects (needs >= 1.4)")
-    proc = subprocess.run([exe, "render"], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
-    assert (ROOT / "_manuscript" / "index.html").is_file()
-    bad = [ln for ln in log.splitlines() if "WARN" in ln and re.search(r"embed|cross|ref|unable", ln, re.I)]
-    assert not bad, "Quarto warnings:\n" + "\n".join(bad)
-    html = (ROOT / "_manuscript" / "index.html").read_text(encoding="utf-8")
-    assert "?@" not in html, "unresolved cross-reference in the rendered article"
-    assert "{python}" not in html, "unevaluated inline expression in the rendered article"

@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None)
     p = sub.add_parser("render", help="render the manuscript with Quarto, or say why not")
     p.add_argument("--build", default="build")
+    p.add_argument("--log", default=None, help="Quarto's output (default <build>/logs/render.log)")
+    p.add_argument("--summary", action="store_true",
+                   help="do not render: say whether Quarto is usable and where the outputs are (make report)")
     p = sub.add_parser("deps", help="helper files a notebook depends on")
     p.add_argument("notebook")
     args = parser.parse_args(argv)
@@ -60,9 +63,15 @@ def main(argv: list[str] | None = None) -> int:
 
         supplementary.build_supplementary(args.build, args.out or f"{args.build}/supplementary")
     elif args.command == "render":
-        code = pipeline.render(args.build)
-        print(pipeline.summary(args.build))
-        return code
+        from helpers import render
+
+        if args.summary:
+            line = render.status_line()
+            if line:
+                print(line)
+            print(pipeline.summary(args.build))
+            return 0
+        return render.render(args.build, args.log)
     elif args.command == "deps":
         print("\n".join(pipeline.helper_files(args.notebook)))
     return 0

@@ -10,9 +10,6 @@ from __future__ import annotations
 import ast
 import glob
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +17,6 @@ from helpers.paths import project_path, project_root
 
 KERNEL_NAME = "mbpm-report"
 KERNEL_DISPLAY = "Python 3 (mbpm-report)"
-QUARTO_MIN = "1.4"
 PACKAGE = "helpers"
 
 
@@ -210,42 +206,9 @@ def execute(notebook: str | Path, output: str | Path, parameters: dict, kernel: 
     return output
 
 
-# --- rendering --------------------------------------------------------------------------------------------------
+# --- rendering (in helpers.render; these names stay importable from here) ------------------------------------------
 
-def quarto_version() -> str | None:
-    """Installed Quarto's version, or None when ``quarto`` is not on PATH."""
-    exe = shutil.which("quarto")
-    if exe is None:
-        return None
-    return subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout.strip()
-
-
-def quarto_ok(version: str | None) -> bool:
-    """Whether ``version`` is at least :data:`QUARTO_MIN` (the first release with manuscript projects)."""
-    if not version:
-        return False
-    want = tuple(int(x) for x in QUARTO_MIN.split("."))
-    have = tuple(int(x) for x in version.split(".")[:2])
-    return have >= want
-
-
-QUARTO_MISSING = (
-    "Manuscript NOT rendered: it needs Quarto >= {min} on PATH (found: {found}). Install it from "
-    "https://quarto.org/docs/get-started/ or use the conda environment (conda env create -f environment.yml), "
-    "then run `make report` again. Everything else was built."
-)
-
-
-def render(build_dir: str | Path = "build") -> int:
-    """Render the Quarto manuscript (never re-executing the notebooks) or say clearly why not. Returns an exit code."""
-    version = quarto_version()
-    if not quarto_ok(version):
-        print(QUARTO_MISSING.format(min=QUARTO_MIN, found=version or "none"))
-        return 0
-    # Quarto runs index.qmd's inline Python in a Jupyter kernel: point it at this environment's interpreter so the
-    # manuscript reads build/results.json with the same packages as the notebooks.
-    env = {**os.environ, "QUARTO_PYTHON": sys.executable}
-    return subprocess.run(["quarto", "render"], cwd=project_root(), env=env).returncode
+from helpers.render import QUARTO_MIN, quarto_ok, quarto_version, render  # noqa: E402, F401
 
 
 def summary(build_dir: str | Path = "build") -> str:
@@ -257,9 +220,11 @@ def summary(build_dir: str | Path = "build") -> str:
         f"  results (numbers)    {build / 'results.json'} (keys described in {build / 'results_keys.csv'})",
         f"  supplementary (HTML) {build / 'supplementary' / 'index.html'}",
     ]
-    manuscript = project_root() / "_manuscript" / "index.html"
-    if manuscript.exists():
-        lines.append(f"  manuscript           {manuscript}")
+    manuscript = project_root() / "_manuscript"
+    for name, label in (("index.html", "manuscript (HTML)"), ("index.docx", "manuscript (Word)"),
+                        ("index.xml", "manuscript (JATS)"), ("index-meca.zip", "MECA bundle")):
+        if (manuscript / name).exists():
+            lines.append(f"  {label:<20} {manuscript / name}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,166 @@
+"""Where the manuscript's render time goes (``make bench-render``; a benchmark, never part of ``make test``).
+
+Runs in a copy of the project (sources + the current build folder, so ``make report`` must have run) and measures,
+wall time and CPU time (user + system of Quarto and its children, which does not grow when other jobs share the
+machine):
+
+1. ``quarto render``: every format (HTML, Word, JATS, MECA), with the time at which each stage starts, read from
+   Quarto's own progress lines;
+2. ``quarto render index.qmd --to html``: the HTML article alone;
+3. ``quarto preview``: the time from saving a prose edit of index.qmd to the re-rendered HTML, with Quarto's
+   preview server already running (the authors' loop of ``make preview``).
+
+Writes a Markdown table (``--out``) and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from helpers import render  # noqa: E402
+from helpers.paths import NOT_SOURCES  # noqa: E402
+
+STAGE_RE = re.compile(r"^\s*(?:\x1b\[[0-9;]*m)*(pandoc|Creating MECA Bundle|Output created)", re.I)
+TO_RE = re.compile(r"^\s*to: (\S+)")
+
+
+def project_copy(dest: Path) -> Path:
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(*NOT_SOURCES, "_manuscript", ".quarto"))
+    for part in ("notebooks", "results.json"):
+        src = ROOT / "build" / part
+        target = dest / "build" / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
+    return dest
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, list[tuple[float, str]]]:
+    """(wall s, CPU s of the process tree, [(t, stage line)]) of ``cmd``."""
+    before = os.times()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stages, fmt = [], None
+    for line in proc.stdout:
+        m = TO_RE.match(line)
+        if m and fmt is None:
+            fmt = m.group(1)
+            stages.append((time.perf_counter() - t0, f"pandoc -> {fmt}"))
+        elif STAGE_RE.match(line) and not line.strip().startswith("pandoc"):
+            stages.append((time.perf_counter() - t0, re.sub(r"\x1b\[[0-9;]*m", "", line).strip()))
+        if line.strip().endswith("pandoc") or re.sub(r"\x1b\[[0-9;]*m", "", line).strip() == "pandoc":
+            fmt = None
+    if proc.wait() != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed")
+    wall = time.perf_counter() - t0
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu, stages
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree_cpu(proc) -> float:
+    """CPU seconds (user + system) of a process, its finished children and its running descendants."""
+    import psutil
+
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            c = p.cpu_times()
+            total += c.user + c.system + c.children_user + c.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def preview_edit(exe: str, project: Path, edits: int = 3) -> list[tuple[float, float]]:
+    """(wall s, CPU s) from saving an edit of index.qmd to the re-rendered _manuscript/index.html, with quarto
+    preview running."""
+    import psutil
+
+    out = project / "_manuscript" / "index.html"
+    log = open(project / "preview.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([exe, "preview", "index.qmd", "--to", "html", "--no-browser", "--port", str(free_port())],
+                            cwd=project, stdout=log, stderr=subprocess.STDOUT)
+    times = []
+    ps = psutil.Process(proc.pid)
+    try:
+        deadline = time.time() + 300
+        while "Watching files for changes" not in (project / "preview.log").read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        qmd = project / "index.qmd"
+        text = qmd.read_text(encoding="utf-8")
+        for i in range(edits):
+            stamp = out.stat().st_mtime_ns if out.exists() else 0
+            qmd.write_text(text.replace("Chronic pain, pain that persists",
+                                        f"Chronic pain (edit {i}), pain that persists"), encoding="utf-8")
+            t0, c0 = time.perf_counter(), tree_cpu(ps)
+            while (not out.exists() or out.stat().st_mtime_ns == stamp) and time.perf_counter() - t0 < 120:
+                time.sleep(0.05)
+            # the file is written once the render is complete; wait for its content to carry the edit
+            while f"edit {i}" not in out.read_text(encoding="utf-8", errors="replace") and time.perf_counter() - t0 < 120:
+                time.sleep(0.05)
+            times.append((time.perf_counter() - t0, tree_cpu(ps) - c0))
+            time.sleep(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args(argv)
+    exe = render.find_quarto()
+    if not render.quarto_ok(render.quarto_version(exe)):
+        raise SystemExit(render.status_line())
+    if not (ROOT / "build" / "results.json").is_file():
+        raise SystemExit("no build: run `make report` first")
+    rows = []
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        project = project_copy(Path(tmp) / "project")
+        for i in range(args.repeat):
+            wall, cpu, stages = timed([exe, "render"], project)
+            rows.append((f"`quarto render`, every format (run {i + 1})", wall, cpu,
+                         "; ".join(f"{s} at {t:.1f} s" for t, s in stages)))
+        for i in range(args.repeat):
+            wall, cpu, _ = timed([exe, "render", "index.qmd", "--to", "html"], project)
+            rows.append((f"`quarto render index.qmd --to html` (run {i + 1})", wall, cpu, ""))
+        edits = preview_edit(exe, project)
+        rows.append(("`quarto preview`: prose edit saved -> HTML re-rendered (slowest of 3)",
+                     max(w for w, _ in edits), max(c for _, c in edits),
+                     "each edit, wall / CPU: " + ", ".join(f"{w:.1f} / {c:.1f} s" for w, c in edits)))
+    lines = [f"Quarto {render.quarto_version(exe)} at {exe}; {os.cpu_count()} cores; load average (1 min) "
+             f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end", "", "| what | wall (s) | CPU (s) | stages |", "|---|---:|---:|---|"]
+    for what, wall, cpu, stages in rows:
+        lines.append(f"| {what} | {wall:.1f} | {'' if cpu != cpu else f'{cpu:.1f}'} | {stages} |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(table, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

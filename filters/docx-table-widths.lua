@@ -1,0 +1,200 @@
+--[[
+Word tables fit for submission (docx output only): column widths from each table's contents, and a landscape
+section for a table too wide for a portrait page.
+
+Pandoc sizes a long-lined pipe table from the dashes of its separator row, and Word then squeezes numeric columns
+until "-3.084" wraps one digit per line. This filter (hand-written: neither pandoc nor Quarto sizes columns by
+content for Word, and Quarto's `tbl-colwidths` takes fixed percentages) gives each column at least the width of
+its longest unbreakable token, so a number such as "-1.71", "(1637.15)" or "0.001" never wraps, and shares the
+rest of the width in proportion to what each column still wants for its longest cell, so labels wrap first.
+When the tokens alone do not fit the portrait text width, the table's float gets a landscape section of its own
+(OOXML section breaks: a paragraph whose sectPr ends the section before it).
+
+Units: twips (1/20 pt). Page: US Letter with 1-inch margins, as set in templates/reference.docx
+(helpers.docx_reference): text width 9360 portrait, 12960 landscape; Quarto puts each float in a one-cell layout
+table whose cell padding (108 + 108) comes off that. Table text is 9 pt (the reference document's table style). A
+character is taken as 0.65 em: digits are 0.5 em in Word's usual fonts, 0.64 em in DejaVu Sans, LibreOffice's
+fallback when they are missing.
+--]]
+
+local PAGE_W, PAGE_H, MARGIN = 12240, 15840, 1440
+local PORTRAIT = PAGE_W - 2 * MARGIN
+local LANDSCAPE = PAGE_H - 2 * MARGIN
+local FLOAT_PADDING = 216
+local FONT_PT = 9
+local CHAR_EM = 0.65
+local CELL_PADDING = 216
+local MAX_WANT_CHARS = 40 -- a label longer than this may wrap anyway: it claims no more width
+
+local function chars(s)
+  return utf8.len(s) or #s
+end
+
+local function each_row(tbl, fn)
+  for _, row in ipairs(tbl.head.rows) do fn(row) end
+  for _, body in ipairs(tbl.bodies) do
+    for _, row in ipairs(body.head) do fn(row) end
+    for _, row in ipairs(body.body) do fn(row) end
+  end
+  for _, row in ipairs(tbl.foot.rows) do fn(row) end
+end
+
+-- Quarto wraps every float (a table with its caption and notes, a figure) in a one-cell layout table: leave those
+-- alone, size the data tables inside them.
+local function nested_tables(tbl)
+  local found, image = {}, false
+  each_row(tbl, function(row)
+    for _, cell in ipairs(row.cells) do
+      cell.contents:walk({
+        Table = function(t) table.insert(found, t) end,
+        Image = function() image = true end,
+      })
+    end
+  end)
+  return found, image
+end
+
+-- (minimum, wanted) width of each column in twips
+local function column_needs(tbl)
+  local n = #tbl.colspecs
+  local token, want = {}, {}
+  for i = 1, n do token[i], want[i] = 1, 1 end
+  each_row(tbl, function(row)
+    local col = 1
+    for _, cell in ipairs(row.cells) do
+      if cell.col_span == 1 and col <= n then
+        local text = pandoc.utils.stringify(cell.contents)
+        for tok in text:gmatch("[^ ]+") do token[col] = math.max(token[col], chars(tok)) end
+        want[col] = math.max(want[col], math.min(chars(text), MAX_WANT_CHARS))
+      end
+      col = col + cell.col_span
+    end
+  end)
+  local cw = FONT_PT * 20 * CHAR_EM
+  local need, extra = {}, {}
+  for i = 1, n do
+    need[i] = token[i] * cw + CELL_PADDING
+    extra[i] = math.max(want[i] * cw + CELL_PADDING - need[i], 0)
+  end
+  return need, extra
+end
+
+local function sum(xs)
+  local s = 0
+  for _, x in ipairs(xs) do s = s + x end
+  return s
+end
+
+-- widths (twips) filling at most `room`
+-- widths (twips) filling at most `room`: every column gets its need; the spare width then goes to the columns
+-- that want least first (a "mean (SD)" cell on one line before a long label), the last one taking what is left.
+local function allocate(need, extra, room)
+  local out, order = {}, {}
+  for i = 1, #need do out[i] = need[i]; order[i] = i end
+  table.sort(order, function(a, b) return extra[a] < extra[b] end)
+  local spare = math.max(room - sum(need), 0)
+  for _, i in ipairs(order) do
+    local give = math.min(extra[i], spare)
+    out[i] = out[i] + give
+    spare = spare - give
+  end
+  return out
+end
+
+local function section_break(landscape)
+  local size = landscape
+    and string.format('<w:pgSz w:w="%d" w:h="%d" w:orient="landscape"/>', PAGE_H, PAGE_W)
+    or string.format('<w:pgSz w:w="%d" w:h="%d"/>', PAGE_W, PAGE_H)
+  local margins = string.format('<w:pgMar w:top="%d" w:right="%d" w:bottom="%d" w:left="%d" w:header="720" '
+    .. 'w:footer="720" w:gutter="0"/>', MARGIN, MARGIN, MARGIN, MARGIN)
+  return pandoc.RawBlock("openxml", "<w:p><w:pPr><w:sectPr>" .. size .. margins .. "</w:sectPr></w:pPr></w:p>")
+end
+
+-- Typesetting of numbers in table cells: a true minus sign before a digit (Word and LibreOffice may break a line
+-- after a hyphen-minus, "-" / "0.71"), and no-break spaces that keep "< 0.001", "H = 33.237" and "1, 63" or
+-- "[2.08, 3.63]" on one line.
+local NBSP = "\u{00A0}"
+local RELATIONS = { ["<"] = true, [">"] = true, ["="] = true, ["≤"] = true, ["≥"] = true }
+
+local function minus(s)
+  return (s:gsub("^%-(%d)", "−%1"):gsub("([%[%(])%-(%d)", "%1−%2"))
+end
+
+local function numeric_start(s)
+  return s:match("^[%d−%-%.%[%(]") ~= nil
+end
+
+local function last_part(s)
+  return s:match("([^\u{00A0}]+)$") or s
+end
+
+local function join_numbers(inlines)
+  local out = pandoc.Inlines({})
+  for i, el in ipairs(inlines) do
+    local prev, nxt = out[#out], inlines[i + 1]
+    if el.t == "Str" then
+      local text = minus(el.text)
+      if inlines[i - 1] and inlines[i - 1].t == "Space" and out.joined then
+        out[#out] = pandoc.Str(prev.text .. NBSP .. text)
+      else
+        out:insert(pandoc.Str(text))
+      end
+      out.joined = false
+    elseif el.t == "Space" and prev and prev.t == "Str" and nxt and nxt.t == "Str" then
+      local left, right = last_part(prev.text), minus(nxt.text)
+      out.joined = RELATIONS[left] or RELATIONS[right] or (left:match(",$") ~= nil and numeric_start(right))
+      if not out.joined then out:insert(el) end
+    else
+      out.joined = false
+      out:insert(el)
+    end
+  end
+  out.joined = nil
+  return out
+end
+
+local function size_data_table(tbl)
+  each_row(tbl, function(row)
+    for _, cell in ipairs(row.cells) do
+      cell.contents = cell.contents:walk({ Inlines = join_numbers })
+    end
+  end)
+  local need, extra = column_needs(tbl)
+  local room = PORTRAIT - FLOAT_PADDING
+  local landscape = sum(need) > room
+  if landscape then
+    room = LANDSCAPE - FLOAT_PADDING
+    if sum(need) > room then
+      quarto.log.warning(string.format("docx-table-widths: a table's numbers need %d twips, more than the "
+        .. "landscape text width %d: split it or move it to the supplementary", math.floor(sum(need)), room))
+    end
+  end
+  local w = allocate(need, extra, room)
+  for i, spec in ipairs(tbl.colspecs) do
+    tbl.colspecs[i] = { spec[1], w[i] / room } -- fractions of the containing width
+  end
+  if landscape then tbl.attr.attributes["docx-landscape"] = "true" end
+  return tbl
+end
+
+return {
+  {
+    Table = function(tbl)
+      if not quarto.doc.is_format("docx") then return nil end
+      local inner, image = nested_tables(tbl)
+      if #inner == 0 and not image then
+        return size_data_table(tbl) -- children first: a float's data table is sized before its layout table
+      end
+      if image then return nil end
+      -- a table float: its layout cell's alignment (centre by default) would be pushed into every cell of the
+      -- data table by pandoc's docx writer; the data table's own column alignments must win
+      for i, spec in ipairs(tbl.colspecs) do tbl.colspecs[i] = { pandoc.AlignDefault, spec[2] } end
+      for _, t in ipairs(inner) do
+        if t.attr.attributes["docx-landscape"] == "true" then
+          return { section_break(false), tbl, section_break(true) }
+        end
+      end
+      return tbl
+    end,
+  },
+}

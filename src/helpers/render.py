@@ -1,0 +1,150 @@
+"""Rendering the manuscript with Quarto: which Quarto, whether it will do, and running it with a log.
+
+Quarto is pinned to :data:`QUARTO_VERSION` (pyproject's ``quarto`` extra installs it from PyPI as ``quarto-cli``;
+environment.yml pins the conda-forge package). Another version >= :data:`QUARTO_MIN` renders with a one-line
+warning; none, or an older one, leaves the manuscript unrendered with one line saying so (everything else builds).
+The Snakefile's ``manuscript`` rule calls :func:`render`; ``make report`` then prints :func:`status_line`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers.paths import project_path, project_root
+
+QUARTO_VERSION = "1.7.34"
+QUARTO_MIN = "1.4"
+MANUSCRIPT_DIR = "_manuscript"
+# What `quarto render` writes (the Snakefile's manuscript rule declares these as its outputs).
+OUTPUTS = ("index.html", "index.docx", "index.xml", "index-meca.zip")
+TAIL_LINES = 25
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")  # terminal colours in Quarto's messages
+ERROR_RE = re.compile(r"^ERROR\b")
+
+QUARTO_MISSING = (
+    "Manuscript not rendered: it needs Quarto >= {min} (pinned {pinned}; found: {found}) on PATH or named by "
+    "QUARTO= (`make install` tries PyPI's quarto-cli; or https://quarto.org/docs/get-started/). Everything else "
+    "builds without it."
+)
+QUARTO_OTHER = "Warning: Quarto {found} at {exe}; the manuscript is tested with Quarto {pinned} (pinned)."
+
+
+def find_quarto() -> str | None:
+    """The Quarto executable: ``$QUARTO`` (a path or a command name) if set, else ``quarto`` on PATH, else the one
+    ``pip install quarto-cli`` put next to this Python (a venv used without activating it)."""
+    named = os.environ.get("QUARTO")
+    if named:
+        return shutil.which(named) or (named if Path(named).is_file() else None)
+    found = shutil.which("quarto")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "quarto"
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+def quarto_version(exe: str | None = None) -> str | None:
+    """Version printed by ``quarto --version`` (None when there is no Quarto or it does not run)."""
+    exe = exe or find_quarto()
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+    except OSError:
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split(".") if x.isdigit())
+
+
+def quarto_ok(version: str | None) -> bool:
+    """Whether ``version`` is at least :data:`QUARTO_MIN` (the first release with manuscript projects)."""
+    if not version:
+        return False
+    try:
+        return _version_tuple(version)[:2] >= _version_tuple(QUARTO_MIN)
+    except ValueError:
+        return False
+
+
+def status_line(exe: str | None = None, version: str | None = None) -> str | None:
+    """One line for the user when Quarto is missing, too old or not the pinned version; None when all is well."""
+    exe = exe or find_quarto()
+    version = version or quarto_version(exe)
+    if not quarto_ok(version):
+        return QUARTO_MISSING.format(min=QUARTO_MIN, pinned=QUARTO_VERSION, found=version or "none")
+    if version != QUARTO_VERSION:
+        return QUARTO_OTHER.format(found=version, exe=exe, pinned=QUARTO_VERSION)
+    return None
+
+
+def available() -> bool:
+    """Whether a Quarto that can render the manuscript is installed (the Snakefile adds the render rule if so)."""
+    return quarto_ok(quarto_version())
+
+
+def render(build_dir: str | Path = "build", log: str | Path | None = None) -> int:
+    """Render every format of the manuscript (``quarto render``: HTML, Word, JATS, MECA) into ``_manuscript/``.
+
+    Quarto's output goes to ``log`` (default ``<build_dir>/logs/render.log``); on failure the last lines of it and
+    its path are printed to stderr. Returns Quarto's exit code, or 0 with one line on stdout when there is no usable
+    Quarto.
+    """
+    exe = find_quarto()
+    version = quarto_version(exe)
+    line = status_line(exe, version)
+    if line:
+        print(line, file=sys.stdout if not quarto_ok(version) else sys.stderr)
+        if not quarto_ok(version):
+            return 0
+    log = project_path(log or Path(build_dir) / "logs" / "render.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    # No kernel is started (the article's numbers are shortcodes), but point Quarto's Python at this environment in
+    # case it needs one (e.g. an author adds a code cell).
+    env = {**os.environ, "QUARTO_PYTHON": sys.executable, "MBPM_BUILD_DIR": str(build_dir)}
+    with open(log, "w", encoding="utf-8") as fh:
+        code = subprocess.run([exe, "render"], cwd=project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL).returncode
+    text = ANSI_RE.sub("", log.read_text(encoding="utf-8", errors="replace"))
+    errors = [ln for ln in text.splitlines() if ERROR_RE.search(ln)]
+    if code != 0 or errors:
+        # Quarto logs an error in a shortcode or filter (a missing results key, say) and still exits 0
+        print("\n".join((errors or text.splitlines())[-TAIL_LINES:]), file=sys.stderr)
+        print(f"Quarto failed (exit {code}, {len(errors)} error lines) rendering the manuscript; full log: {log}",
+              file=sys.stderr)
+        return code or 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m helpers.render status``: the one line about Quarto (nothing when the pinned one is installed);
+    ``python -m helpers.render exe``: the usable Quarto's path, or the line saying there is none (exit 1)."""
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv else "status"
+    exe = find_quarto()
+    version = quarto_version(exe)
+    line = status_line(exe, version)
+    if command == "exe":
+        if not quarto_ok(version):
+            print(line, file=sys.stderr)
+            return 1
+        if line:
+            print(line, file=sys.stderr)
+        print(exe)
+        return 0
+    if command == "status":
+        if line:
+            print(line)
+        return 0
+    print(f"unknown command {command!r}: use status or exe", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""helpers.render without a real Quarto: which one is used, what the user is told, how a failure is reported."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from helpers import render
+
+from .conftest import ROOT
+
+
+def fake_quarto(tmp_path, version="1.7.34", render_output="Output created: _manuscript/index.html", code=0):
+    """An executable standing in for quarto: prints ``version`` for --version; for render, ``render_output``."""
+    exe = tmp_path / "quarto"
+    exe.write_text(f"""#!/bin/sh
+if [ "$1" = "--version" ]; then echo {version}; exit 0; fi
+printf '%b\\n' "{render_output}"
+exit {code}
+""")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_the_pin_is_the_same_everywhere():
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["quarto"]
+    assert extra == [f"quarto-cli=={render.QUARTO_VERSION}"]
+    conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    assert f"quarto={render.QUARTO_VERSION}" in conda
+
+
+def test_quarto_named_by_the_environment_wins(tmp_path, monkeypatch):
+    exe = fake_quarto(tmp_path, "1.7.34")
+    monkeypatch.setenv("QUARTO", exe)
+    assert render.find_quarto() == exe
+    assert render.quarto_version() == "1.7.34"
+    assert render.status_line() is None
+
+
+def test_another_version_gets_a_one_line_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUARTO", fake_quarto(tmp_path, "1.6.40"))
+    line = render.status_line()
+    assert line.startswith("Warning: Quarto 1.6.40") and "1.7.34" in line and "\n" not in line
+    assert render.available()
+
+
+@pytest.mark.parametrize("version", ["1.3.450", None])
+def test_missing_or_too_old_quarto_says_so_in_one_line(tmp_path, monkeypatch, capsys, version):
+    if version is None:
+        monkeypatch.setenv("QUARTO", str(tmp_path / "no-such-quarto"))
+    else:
+        monkeypatch.setenv("QUARTO", fake_quarto(tmp_path, version))
+    assert not render.available()
+    assert render.render(tmp_path / "build") == 0  # everything else still builds
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("Manuscript not rendered") and ">= 1.4" in out[0]
+
+
+@pytest.mark.parametrize(("output", "code"), [("Some progress\nERROR: results key 'x.y' is missing", 0),
+                                              ("Some progress\nfatal: pandoc failed", 3)])
+def test_a_failed_render_exits_non_zero_with_the_tail_and_the_log(tmp_path, monkeypatch, capsys, output, code):
+    monkeypatch.setenv("QUARTO", fake_quarto(tmp_path, "1.7.34", output.replace("\n", "\\n"), code))
+    log = tmp_path / "render.log"
+    assert render.render(tmp_path / "build", log) != 0
+    err = capsys.readouterr().err
+    assert output.splitlines()[-1] in err
+    assert re.search(rf"full log: {re.escape(str(log))}", err)
+    assert output.splitlines()[-1] in log.read_text()
+
+
+def test_a_clean_render_is_quiet(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QUARTO", fake_quarto(tmp_path, "1.7.34"))
+    assert render.render(tmp_path / "build", tmp_path / "render.log") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
