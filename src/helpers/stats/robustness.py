@@ -64,7 +64,7 @@ def log_values(values: pd.Series | np.ndarray, base: str = "e") -> np.ndarray:
     bad = np.flatnonzero(~np.isnan(x) & ~(np.isfinite(x) & (x > 0)))
     if bad.size:
         labels = values.index[bad] if isinstance(values, pd.Series) else bad
-        shown = ", ".join(f"{lab!r}: {x[i]!r}" for lab, i in zip(labels[:10], bad[:10], strict=True))
+        shown = ", ".join(f"{lab}: {float(x[i])}" for lab, i in zip(labels[:10], bad[:10], strict=True))
         name = f" of {values.name!r}" if isinstance(values, pd.Series) and values.name is not None else ""
         raise ValueError(f"log transform needs positive finite values; {bad.size} value(s){name} are <= 0 or "
                          f"infinite (position: value) {shown}{' ...' if bad.size > 10 else ''}")
@@ -271,7 +271,7 @@ def change_scores(data: pd.DataFrame, columns: Sequence[str], subject: str = "re
     w = d.pivot(index=subject, columns=time, values=list(columns))
     empty = [f"{c} at {v!r}" for c in columns for v in (pre, post) if (c, v) not in w or w[(c, v)].isna().all()]
     if empty:
-        raise DataValidationError(f"change_scores: no value for {empty}; a change cannot be computed")
+        raise DataValidationError(f"change_scores: no value for {'; '.join(empty)}; a change cannot be computed")
     out = pd.DataFrame({f"{c}_change": w[(c, post)] - w[(c, pre)] for c in columns})
     return out.reset_index()
 
