@@ -504,3 +504,22 @@ def test_level_emptied_by_complete_cases_raises():
     d = pd.concat([d, c], ignore_index=True)
     with pytest.raises(DataValidationError, match=r"level\(s\) \['C'\] of between factor 'g' have no complete"):
         mixed_anova(d, "y", "id", "t", "g", complete_cases=True)
+
+
+def test_empty_between_cell_raises():
+    """g x h with no subject in g = B, h = y: afex stops ("Rank deficient model matrix ... Likely empty cells");
+    we name the cell."""
+    r = _r_degenerate("empty_between_cell")
+    assert "Rank deficient model matrix" in _r_messages(r)
+    with pytest.raises(DataValidationError, match=r"cell\(s\) with no complete subject: \['g=B, h=y'\]"):
+        mixed_anova(_degenerate("empty_between_cell"), "y", "id", "t", ["g", "h"])
+
+
+def test_time_group_anova_constant_change_is_nan():
+    """The clinical path: a score that moved by exactly 1 in every patient has no Time error; Time and
+    Group x Time are NaN with a warning, the Group row is computed."""
+    with pytest.warns(RuntimeWarning, match="no residual variation in 'y' for 't'"):
+        out = time_group_anova(_degenerate("constant_change"), "y", "id", time="t", group="g").set_index("effect")
+    assert out.loc[["t", "g:t"], ["f", "p", "pes"]].isna().all().all()
+    assert out.loc["g", "f"] == pytest.approx(float(_r_degenerate("constant_change")["car_univariate", "g", "f"]),
+                                              rel=1e-9)

@@ -5,7 +5,8 @@
 #   writes tests/reference/rmanova_degenerate_data.csv (the cases' data, long: case, id, g, t, y) and
 #   tests/reference/rmanova_degenerate.csv (what R reported).
 #
-# Each case is a tiny hand-written data set (id, g = between group, t = within level, y), analysed by
+# Each case is a tiny hand-written data set (id, g = between group, t = within level, y; h = a second between
+# factor in case empty_between_cell only), analysed by
 #   afex::aov_ez("id", "y", d, within = "t", between = "g", type = 3)   -> univariate F, p (uncorrected), ges
 #   car::Anova(lm(Y ~ g), idata, idesign = ~t, type = 3) + summary(..., multivariate = TRUE)
 #                                                                       -> univariate table, multivariate tests
@@ -51,7 +52,7 @@ add <- function(case, source, effect, statistic, value) {
 capture <- function(case, source, expr) {
   withCallingHandlers(
     tryCatch(expr, error = function(e) {
-      add(case, source, "(all)", "message", paste("ERROR:", conditionMessage(e)))
+      add(case, source, "(all)", "message", paste("ERROR:", gsub("\n", " ", conditionMessage(e))))
       NULL
     }),
     warning = function(w) {
@@ -107,7 +108,17 @@ for (nm in names(cases)) {
     }
   }
 }
-data_out <- do.call(rbind, lapply(names(cases), function(nm) cbind(case = nm, cases[[nm]])))
+# two between factors g x h with the cell g = B, h = y empty
+empty_cell <- data.frame(id = rep(1:6, each = 2), g = rep(c("A", "A", "A", "A", "B", "B"), each = 2),
+                         h = rep(c("x", "x", "y", "y", "x", "x"), each = 2), t = rep(c("a", "b"), 6),
+                         y = c(1, 2, 3, 5, 2, 2, 4, 7, 3, 3, 5, 8))
+invisible(capture("empty_between_cell", "afex",
+                  aov_ez("id", "y", empty_cell, within = "t", between = c("g", "h"), type = 3)))
+
+data_out <- rbind(
+  do.call(rbind, lapply(names(cases), function(nm) cbind(case = nm, cases[[nm]], h = NA))),
+  cbind(case = "empty_between_cell", empty_cell)
+)
 out <- do.call(rbind, rows)
 args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("^--file=", "", args[grep("^--file=", args)])))
