@@ -480,7 +480,7 @@ def mixed_anova(
                 f"mixed_anova: between factor {b!r} has fewer than 2 levels among the {N} subjects used "
                 f"(levels present: {[lv[i] for i in used]})"
             )
-        lost = [lv[i] for i in range(len(lv)) if i not in set(used.tolist())]
+        lost = [lv[i] for i in np.setdiff1d(np.arange(len(lv)), used)]
         if lost:
             raise DataValidationError(
                 f"mixed_anova: level(s) {lost} of between factor {b!r} have no complete subject left after dropping "
