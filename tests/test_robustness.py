@@ -50,6 +50,13 @@ def test_log_values_names_bad_positions_and_values():
         rb.log_values([1.0], base="2")
 
 
+def test_mixedlm_log_names_the_row_of_a_zero_concentration():
+    d = _trial().set_axis([f"r{i}" for i in range(28)])
+    d.loc["r5", "value"] = 0.0
+    with pytest.raises(ValueError, match=r"1 value\(s\) of 'value'.*\) r5: 0\.0$"):
+        rb.mixedlm_time_group(d, "value", "record_id", "visit", "arm", log=True)
+
+
 def test_log_rm_anova_refuses_zero_concentration():
     d = _trial().assign(analyte="a")
     d.loc[3, "value"] = 0.0

@@ -102,8 +102,9 @@ def mixedlm_time_group(data: pd.DataFrame, dv: str, subject: str, time: str, gro
     exactly by the cells, no within-subject variation beyond them).
     """
     d = data[[subject, time, group, dv]].dropna()
-    d = d[d[time].isin(times) & d[group].isin(groups)].sort_values([subject, time]).reset_index(drop=True)
-    y = log_values(d[dv]) if log else d[dv].to_numpy(float)
+    d = d[d[time].isin(times) & d[group].isin(groups)].sort_values([subject, time])
+    y = log_values(d[dv]) if log else d[dv].to_numpy(float)  # a bad value is named by its row label in data
+    d = d.reset_index(drop=True)
     cells = [(g, t) for g in groups for t in times]  # a-pre, a-post, b-pre, b-post
     X = np.column_stack([((d[group] == g) & (d[time] == t)).to_numpy(float) for g, t in cells])
     empty = [f"{group}={g}, {time}={t}" for (g, t), n in zip(cells, X.sum(axis=0), strict=True) if n == 0]
