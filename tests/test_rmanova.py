@@ -339,9 +339,187 @@ def test_singular_error_matrix_gives_nan_not_garbage():
     d = pd.DataFrame(
         [{"id": i, "g": "A" if i < 2 else "B", "t": t, "y": rng.normal()} for i in range(4) for t in "abcd"]
     )
-    with pytest.warns(UserWarning, match="singular"):
+    with pytest.warns(RuntimeWarning, match="only 2 error df.*singular"):
         res = mixed_anova(d, "y", "id", "t", "g")
     assert res.sphericity[["w", "chi2", "p", "eps_gg"]].isna().all().all()
     assert res.multivariate[["value", "f", "p"]].isna().all().all()
     u = res.univariate.set_index("effect")
     assert np.isfinite(u.loc["t", "f"]) and np.isnan(u.loc["t", "p_gg"])
+
+
+# ---- degenerate input: what R does (tests/reference/rmanova_degenerate.R) and what we do -----------------------
+#
+# The cases' data and R's output (afex::aov_ez, car::Anova type III, car's multivariate tests) are stored in
+# tests/reference/rmanova_degenerate{_data,}.csv by the R script; R is not needed to run these tests.
+
+
+def _degenerate(case):
+    d = pd.read_csv(REF / "rmanova_degenerate_data.csv")
+    return d[d["case"] == case].drop(columns="case").reset_index(drop=True)
+
+
+def _r_degenerate(case):
+    r = pd.read_csv(REF / "rmanova_degenerate.csv", dtype={"value": str}, keep_default_na=False)
+    return r[r["case"] == case].set_index(["source", "effect", "statistic"])["value"]
+
+
+def _r_messages(r):
+    return " | ".join(r.xs("message", level="statistic").tolist()) if "message" in r.index.get_level_values(2) else ""
+
+
+def _fit_quietly(d, **kw):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a well-defined case must not warn
+        return mixed_anova(d, "y", "id", "t", "g", convention="car", **kw)
+
+
+def test_constant_dv_gives_nan_with_warning_where_r_gives_residue_ratios():
+    d = _degenerate("constant")  # y = 5 everywhere
+    r = _r_degenerate("constant")
+    # R: car flags every error SSP matrix singular and refuses the multivariate tests; afex's within F is NaN,
+    # but its between F is the ratio of two rounding residues (~1e-30 / ~1e-30 = 1, p = 0.37)
+    assert "singular error SSP matrix; multivariate tests unavailable" in _r_messages(r)
+    assert all(r["car_multivariate", e, "singular"] == "TRUE" for e in ["(Intercept)", "g", "t", "g:t"])
+    assert r["afex", "t", "f"] == "NaN" and r["afex", "g:t", "f"] == "NaN"
+    assert float(r["car_univariate", "g", "ss_error"]) < 1e-20 and float(r["afex", "g", "f"]) == pytest.approx(1)
+    with pytest.warns(RuntimeWarning, match="no residual variation in 'y'") as rec:
+        res = mixed_anova(d, "y", "id", "t", "g")
+    messages = " | ".join(str(m.message) for m in rec)
+    assert "between-subject effects" in messages and "for 't'" in messages
+    u = res.univariate.set_index("effect")
+    assert u[["f", "p", "pes", "ges", "p_gg", "p_hf", "p_lb"]].isna().all().all()
+    assert (u["ss_error"] == 0).all()
+    assert u.loc["(Intercept)", "ss"] == pytest.approx(12 * 25 / 1)  # sum of 5^2 over 12 cells (on the y scale)
+    assert res.multivariate[["value", "f", "p", "pes"]].isna().all().all()
+
+
+def test_constant_change_gives_nan_not_3e15():
+    """post - pre = 1 for every subject: the time contrast has no residual, F = x / 0."""
+    d = _degenerate("constant_change")
+    r = _r_degenerate("constant_change")
+    assert float(r["afex", "t", "f"]) > 1e15  # afex: F = 3.4e15, p = 5e-31 from a residual SS of 3.6e-15
+    assert r["car_multivariate", "t", "singular"] == "TRUE" and r["car_multivariate", "g", "singular"] == "FALSE"
+    with pytest.warns(RuntimeWarning, match="no residual variation in 'y' for 't'"):
+        res = mixed_anova(d, "y", "id", "t", "g", convention="car")
+    u = res.univariate.set_index("effect")
+    assert u.loc[["t", "g:t"], ["f", "p", "pes", "p_gg"]].isna().all().all()
+    assert u.loc["t", "ss_error"] == 0
+    # time SS by hand: mean change 1 in both groups, SS = N * (1 / sqrt 2)^2 = 6 / 2 = 3
+    assert u.loc["t", "ss"] == pytest.approx(3.0, rel=1e-12)
+    # ges stays defined (the between error is not zero) and equals afex's: 3 / (3 + 124/3) = 9/133
+    assert u.loc["t", "ges"] == pytest.approx(9 / 133, rel=1e-12)
+    assert u.loc["t", "ges"] == pytest.approx(float(r["afex", "t", "ges"]), rel=1e-9)
+    # the between effects are untouched and agree with car
+    for e in ["(Intercept)", "g"]:
+        for stat in ["ss", "ss_error", "f", "p"]:
+            assert u.loc[e, stat] == pytest.approx(float(r["car_univariate", e, stat]), rel=1e-9)
+    assert res.multivariate[["value", "f", "p"]].isna().all().all()
+
+
+def test_constant_change_detected_at_any_scale():
+    """The rank rule is relative to the data: the same degenerate case shifted by 1e6 or shrunk by 1e-9 is still
+    degenerate, and a non-degenerate case shrunk by 1e-9 keeps its F (car's absolute sqrt(eps) rule would call it
+    singular)."""
+    d = _degenerate("constant_change")
+    for y in (d["y"] + 1e6, d["y"] * 1e-9):
+        with pytest.warns(RuntimeWarning, match="no residual variation"):
+            res = mixed_anova(d.assign(y=y), "y", "id", "t", "g")
+        assert np.isnan(res.univariate.set_index("effect").loc["t", "f"])
+    ok = _degenerate("two_per_group")
+    a = _fit_quietly(ok).univariate.set_index("effect")
+    b = _fit_quietly(ok.assign(y=ok["y"] * 1e-9)).univariate.set_index("effect")
+    np.testing.assert_allclose(b.loc[["g", "t"], "f"], a.loc[["g", "t"], "f"], rtol=1e-9)
+
+
+def test_rank_deficient_error_matrix_keeps_univariate_drops_multivariate():
+    """Three times, b - a = 1 for everyone while c varies: E for t has rank 1 of 2. car reports the univariate F
+    (tr E > 0) and refuses sphericity corrections and multivariate tests; so do we."""
+    d = _degenerate("rank_deficient")
+    r = _r_degenerate("rank_deficient")
+    assert r["car_multivariate", "t", "singular"] == "TRUE"
+    assert "non-sphericity tests and corrections not available" in _r_messages(r)
+    with pytest.warns(RuntimeWarning, match=r"'t' has 2 df but numerical rank 1.*singular"):
+        res = mixed_anova(d, "y", "id", "t", "g", convention="car")
+    u = res.univariate.set_index("effect")
+    for e in ["(Intercept)", "g", "t", "g:t"]:
+        for stat in ["ss", "ss_error", "f", "p"]:
+            assert u.loc[e, stat] == pytest.approx(float(r["car_univariate", e, stat]), rel=1e-9), (e, stat)
+    assert u.loc[["t", "g:t"], ["eps_gg", "p_gg", "eps_hf", "p_hf"]].isna().all().all()
+    assert res.sphericity[["w", "chi2", "p", "eps_gg", "eps_hf"]].isna().all().all()
+    assert res.multivariate[["value", "f", "p"]].isna().all().all()
+
+
+@pytest.mark.parametrize("case", ["constant_in_one_group", "two_per_group", "one_and_two"])
+def test_small_or_partly_constant_groups_agree_with_r(case):
+    """A group with no variance among varying groups, two subjects per group, or one subject in a group (1 error
+    df): the pooled error is defined and R computes every number; ours agree, without a warning."""
+    d = _degenerate(case)
+    r = _r_degenerate(case)
+    assert _r_messages(r) == ""
+    res = _fit_quietly(d)
+    u = res.univariate.set_index("effect")
+    for e in ["(Intercept)", "g", "t", "g:t"]:
+        for stat in ["ss", "ss_error", "f", "p"]:
+            assert u.loc[e, stat] == pytest.approx(float(r["car_univariate", e, stat]), rel=1e-9, abs=1e-12)
+    for e in ["g", "t", "g:t"]:
+        assert u.loc[e, "ges"] == pytest.approx(float(r["afex", e, "ges"]), rel=1e-9, abs=1e-12)
+    mv = res.multivariate.set_index(["effect", "test"])
+    for e in ["t", "g:t"]:
+        assert mv.loc[(e, "Pillai"), "value"] == pytest.approx(float(r["car_multivariate", e, "pillai_value"]),
+                                                               rel=1e-9, abs=1e-12)
+        assert mv.loc[(e, "Pillai"), "p"] == pytest.approx(float(r["car_multivariate", e, "pillai_p"]), rel=1e-9)
+
+
+def test_constant_in_one_group_by_hand():
+    """Group A = (5, 5) x 3, group B = (1, 3), (2, 2), (4, 7): the time error SS is B's alone. By hand: the
+    changes b - a in B are 2, 0, 3 (mean 5/3); on the orthonormal contrast (a - b)/sqrt 2,
+    SS_error(t) = sum (change - 5/3)^2 / 2 = (1/9 + 25/9 + 16/9) / 2 = 7/3."""
+    res = _fit_quietly(_degenerate("constant_in_one_group"))
+    u = res.univariate.set_index("effect")
+    assert u.loc["t", "ss_error"] == pytest.approx(7 / 3, rel=1e-12)
+    # SS_t: unweighted mean change (0 + 5/3) / 2 = 5/6, SS = N * (5/6)^2 / 2 = 6 * 25/36 / 2 = 25/12
+    assert u.loc["t", "ss"] == pytest.approx(25 / 12, rel=1e-12)
+    assert u.loc["t", "f"] == pytest.approx((25 / 12) / (7 / 3 / 4), rel=1e-12)
+
+
+def test_no_error_df_raises():
+    """One subject per group (R: afex F = NaN, ges = 1) or a single subject: no error df, a clear error."""
+    r = _r_degenerate("one_per_group")
+    assert r["afex", "t", "f"] == "NaN"
+    with pytest.raises(DataValidationError, match="2 subjects in 2 group.*no error df"):
+        mixed_anova(_degenerate("one_per_group"), "y", "id", "t", "g")
+    single = _degenerate("two_per_group").query("id == 1")
+    with pytest.raises(DataValidationError, match="1 subjects in 1 group.*no error df"):
+        mixed_anova(single, "y", "id", "t")
+    with pytest.raises(DataValidationError, match="fewer than 2 levels"):
+        mixed_anova(single, "y", "id", "t", "g")
+
+
+def test_level_emptied_by_complete_cases_raises():
+    """Three groups; every subject of C misses a cell: complete cases would silently analyse a two-group design."""
+    d = _degenerate("two_per_group")
+    c = pd.DataFrame({"id": [7, 8], "g": ["C", "C"], "t": ["a", "a"], "y": [1.0, 2.0]})
+    d = pd.concat([d, c], ignore_index=True)
+    with pytest.raises(DataValidationError, match=r"level\(s\) \['C'\] of between factor 'g' have no complete"):
+        mixed_anova(d, "y", "id", "t", "g", complete_cases=True)
+
+
+def test_empty_between_cell_raises():
+    """g x h with no subject in g = B, h = y: afex stops ("Rank deficient model matrix ... Likely empty cells");
+    we name the cell."""
+    r = _r_degenerate("empty_between_cell")
+    assert "Rank deficient model matrix" in _r_messages(r)
+    with pytest.raises(DataValidationError, match=r"cell\(s\) with no complete subject: \['g=B, h=y'\]"):
+        mixed_anova(_degenerate("empty_between_cell"), "y", "id", "t", ["g", "h"])
+
+
+def test_time_group_anova_constant_change_is_nan():
+    """The clinical path: a score that moved by exactly 1 in every patient has no Time error; Time and
+    Group x Time are NaN with a warning, the Group row is computed."""
+    with pytest.warns(RuntimeWarning, match="no residual variation in 'y' for 't'"):
+        out = time_group_anova(_degenerate("constant_change"), "y", "id", time="t", group="g").set_index("effect")
+    assert out.loc[["t", "g:t"], ["f", "p", "pes"]].isna().all().all()
+    assert out.loc["g", "f"] == pytest.approx(float(_r_degenerate("constant_change")["car_univariate", "g", "f"]),
+                                              rel=1e-9)

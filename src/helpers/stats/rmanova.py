@@ -308,6 +308,27 @@ def mixed_anova(
     Between effects are tested on the subject sums (P = unit vector / sqrt(c)), so their SS are on the scale of
     single observations, as SPSS and car report them.
 
+    Degenerate input never yields a silent number. The numerical rank of each term's error SSCP is the number of
+    singular values of its residual matrix R P (N x d) above ``tol = max(N, c) x machine epsilon x ||Y||_F``
+    (numpy's ``matrix_rank`` rule, measured against the data because the residuals inherit the rounding error of
+    Y; car's own rule, ``linearHypothesis.mlm``, counts eigenvalues of E >= sqrt(machine epsilon) in the data's
+    units, so it is not scale-free):
+
+    * rank 0 (no residual variation for the term, e.g. a constant dependent variable, or differences between
+      within cells identical for every subject): the error SS is zero up to rounding, so F is 0/0 or x/0. F, p,
+      partial eta squared and the corrected p's are NaN and a ``RuntimeWarning`` names the effect. (afex prints
+      the ratio of rounding residues instead, e.g. F = 3.4e15 or F = 1, p = 0.37; car refuses the multivariate
+      tests: "singular error SSP matrix".) Generalised eta squared is NaN when every error term is zero.
+    * 0 < rank < d (also whenever N - g < d): the univariate F (which needs only tr E > 0) is reported; Mauchly's
+      test, the epsilons, the corrected p's and the multivariate tests are NaN with a ``RuntimeWarning``, as car
+      ("singular error SSP matrix; multivariate tests unavailable"; "non-sphericity test and corrections not
+      available").
+    * No error df (N - g < 1, e.g. a single subject, or one subject per group) raises
+      :class:`~helpers.validation.DataValidationError`, as does a between level whose every subject was dropped
+      for a missing cell (the design would silently lose a group). Two (or one) subjects per group, or a group
+      with no variance while others vary, leave the pooled error defined: the numbers are computed and agree with
+      car/afex (tests/reference/rmanova_degenerate.R).
+
     References
     ----------
     * O'Brien, R. G., & Kaiser, M. K. (1985). MANOVA method for analyzing repeated measures designs: an
@@ -459,6 +480,12 @@ def mixed_anova(
                 f"mixed_anova: between factor {b!r} has fewer than 2 levels among the {N} subjects used "
                 f"(levels present: {[lv[i] for i in used]})"
             )
+        lost = [lv[i] for i in np.setdiff1d(np.arange(len(lv)), used)]
+        if lost:
+            raise DataValidationError(
+                f"mixed_anova: level(s) {lost} of between factor {b!r} have no complete subject left after dropping "
+                f"{len(dropped)} incomplete subject(s) {dropped[:10]}; the design would lose the level"
+            )
         # recode to the levels present among the subjects used
         remap = np.full(len(lv), -1)
         remap[used] = np.arange(used.size)
@@ -505,6 +532,9 @@ def mixed_anova(
     Bhat = XtX_inv @ (X.T @ Y)
     Rsd = Y - X @ Bhat
     E_full = Rsd.T @ Rsd
+    # numerical rank tolerance for each term's residual matrix Rsd @ P (see Notes): matrix_rank's rule, scaled by
+    # the data because the residuals carry the rounding error of Y
+    tol_rank = max(N, n_cells) * np.finfo(float).eps * float(np.linalg.norm(Y))
 
     # within terms: subsets of within factors (empty = between-only), orthonormal P
     con = [_orth_contrasts(k) for k in shape]
@@ -522,17 +552,37 @@ def mixed_anova(
     for wname, P in w_terms:
         d = P.shape[1]
         E = P.T @ E_full @ P
-        sse = float(np.trace(E))
+        sse_raw = float(np.trace(E))
+        rank = int(np.sum(np.linalg.svd(Rsd @ P, compute_uv=False) > tol_rank))
+        zero_error = rank == 0
+        singular = rank < d
+        sse = 0.0 if zero_error else sse_raw  # zero up to rounding (the residue may even be negative)
         sse_by_within[wname] = sse
+        if zero_error:
+            label = wname or "the between-subject effects (subject means)"
+            fitted = "within contrasts" if wname else "mean"
+            warnings.warn(
+                f"mixed_anova: no residual variation in {dv!r} for {label!r} (error SS {sse_raw:.3g}, zero up to "
+                f"rounding: every subject's {fitted} fitted exactly by the groups); F is 0/0 or x/0: F, p and "
+                "partial eta squared are NaN",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif singular and wname:
+            why = (
+                f"only {df_res} error df" if df_res < d else f"numerical rank {rank} (residuals constant along "
+                f"{d - rank} contrast(s))"
+            )
+            warnings.warn(
+                f"mixed_anova: {wname!r} has {d} df but {why}; the error SSCP matrix is singular: Mauchly's test, "
+                "epsilons, corrected p's and multivariate tests are not available (NaN)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         eps_gg = eps_hf_rep = eps_hf = np.nan
         if wname:
-            if d > 1 and df_res < d:
-                # error SSCP singular (fewer error df than contrasts): as car, no sphericity test, no epsilons
-                warnings.warn(
-                    f"mixed_anova: {wname!r} has {d} df but only {df_res} error df; the error SSCP matrix is "
-                    "singular: Mauchly's test, epsilons and multivariate tests are not available (NaN)",
-                    stacklevel=2,
-                )
+            if d > 1 and singular:
+                # error SSCP singular: as car, no sphericity test, no epsilons
                 sph_rows.append({"effect": wname, "d": d, "eps_lb": 1 / d})
             elif d > 1:
                 eps_gg = float(np.trace(E) ** 2 / (d * np.trace(E @ E)))
@@ -570,7 +620,7 @@ def mixed_anova(
             else:
                 effect = bname
             df1, df2 = q * d, df_res * d
-            f = (ss / df1) / (sse / df2)
+            f = np.nan if zero_error else (ss / df1) / (sse / df2)
             row = {
                 "effect": effect,
                 "kind": "within" if wname else "between",
@@ -581,17 +631,20 @@ def mixed_anova(
                 "df_error": float(df2),
                 "ms_error": sse / df2,
                 "f": f,
-                "p": float(stats.f.sf(f, df1, df2)),
-                "pes": ss / (ss + sse),
+                "p": np.nan if zero_error else float(stats.f.sf(f, df1, df2)),
+                "pes": np.nan if zero_error else ss / (ss + sse),
+                "_zero_error": zero_error,
             }
             for tag, eps in (("gg", eps_gg), ("hf", eps_hf), ("lb", 1 / d if wname else np.nan)):
                 row[f"eps_{tag}"] = eps_hf_rep if tag == "hf" else eps
                 row[f"df1_{tag}"] = eps * df1
                 row[f"df2_{tag}"] = eps * df2
-                row[f"p_{tag}"] = float(stats.f.sf(f, eps * df1, eps * df2)) if np.isfinite(eps) else np.nan
+                row[f"p_{tag}"] = (
+                    float(stats.f.sf(f, eps * df1, eps * df2)) if np.isfinite(eps) and np.isfinite(f) else np.nan
+                )
             uni_rows.append(row)
             if wname:
-                if df_res >= d:
+                if not singular:
                     eig = linalg.eigh(H, E, eigvals_only=True)
                     eig = np.clip(eig, 0.0, None)
                     res = _mv_stats(eig, q, df_res)
@@ -616,6 +669,8 @@ def mixed_anova(
     sse_total = sum(sse_by_within.values())
     uni = pd.DataFrame(uni_rows)
     uni["ges"] = uni["ss"] / (uni["ss"] + sse_total)
+    if uni["_zero_error"].all():  # every error term zero up to rounding: the ratio of residues means nothing
+        uni["ges"] = np.nan
     uni.loc[uni["effect"] == "(Intercept)", "ges"] = np.nan
     order = [
         "effect",
