@@ -8,11 +8,28 @@
 import glob
 import sys
 
+import yaml
+from snakemake.exceptions import WorkflowError
+
 from helpers import pipeline, variants as _variants
 
 configfile: "config/params.yaml"
 
-BUILD = config["build_dir"]
+# Parameters: an unknown `--config` key (or a value the schema rejects) stops the run before any job, naming the
+# closest valid key. A one-off override of an analysis parameter builds into its own folder,
+# build/overrides/<slug>/ (figures inside it), never over the default build; `--config build_dir=...` chooses.
+DEFAULTS = yaml.safe_load(open("config/params.yaml", encoding="utf-8"))
+COMMAND_LINE = dict(workflow.config_settings.overwrite_config or {})
+try:
+    pipeline.check_config(config, DEFAULTS)
+except pipeline.ConfigError as _err:
+    raise WorkflowError(f"--config: {_err}") from None
+BUILD = pipeline.effective_build_dir(config, COMMAND_LINE)
+if BUILD != str(config["build_dir"]).rstrip("/"):
+    config["build_dir"] = BUILD
+    config["figures_dir"] = COMMAND_LINE.get("figures_dir", f"{BUILD}/figures")
+    print(f"pipeline one-off override ({', '.join(f'{k}={v}' for k, v in sorted(COMMAND_LINE.items()))}): "
+          f"building into {BUILD}/ (the default build and figures are untouched)", file=sys.stderr)
 PY = sys.executable
 NOTEBOOKS = {
     # notebook: the notebooks whose outputs it reads
@@ -22,9 +39,25 @@ NOTEBOOKS = {
     "04_trial_rmanova": ["02_scoring"],
     "05_discussion_figures": ["03_baseline", "04_trial_rmanova"],
 }
+# Figures each notebook writes into figures_dir (SVG + PNG each): declared outputs, so a deleted figure is rebuilt
+# and `make clean` knows them. tests/test_pipeline_run.py checks that 05 writes exactly these.
+FIGURES = {
+    "05_discussion_figures": ["fig1_flow", "fig2_trajectories", "fig3_forest", "fig4_change_change"],
+}
+FIGURE_FORMATS = ("svg", "png")
 RAW = sorted(glob.glob(f"{config['raw_dir']}/*"))
 HELPERS = {nb: pipeline.helper_files(f"notebooks/{nb}.ipynb") for nb in NOTEBOOKS}
 VARIANTS = _variants.load_variants(config)
+
+
+def finals(build):
+    """What is built from the notebooks' outputs: deleted when a notebook starts, so a failed or killed run never
+    leaves results that look current (the next run rebuilds them, re-running what failed)."""
+    return [f"{build}/results.json", f"{build}/results_keys.csv", f"{build}/supplementary/index.html"]
+
+
+def figure_files(nb, figures_dir):
+    return [f"{figures_dir}/{name}.{ext}" for name in FIGURES.get(nb, []) for ext in FIGURE_FORMATS]
 
 
 rule all:
@@ -48,8 +81,11 @@ def notebook_chain(prefix, build, cfg):
             output:
                 notebook=f"{build}/notebooks/{nb}.ipynb",
                 results=f"{build}/results/{nb}.json",
+                figures=figure_files(nb, cfg["figures_dir"]),
             params:
                 values=pipeline.params_json(f"notebooks/{nb}.ipynb", cfg),
+                finals=finals(build),
+                failed=f"{build}/failed",
             log:
                 f"{build}/logs/{nb}.log",
             benchmark:
@@ -58,8 +94,8 @@ def notebook_chain(prefix, build, cfg):
                 mem_mb=2000,
                 runtime=30,
             shell:
-                "{PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q} 2> {log}"
-                " || (tail -n 40 {log} >&2; exit 1)"
+                "{PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q}"
+                " --log {log} --failed-dir {params.failed} --invalidates {params.finals}"
 
     rule:
         name:
