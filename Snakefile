@@ -109,6 +109,11 @@ def notebook_chain(prefix, build, cfg):
             "{PY} -m helpers merge-results {input} --out-json {output.json} --out-csv {output.csv}"
 
 
+# A notebook run by hand in JupyterLab writes into build/ too: its fragment says so, and is discarded (re-run).
+for _nb in pipeline.discard_hand_runs(BUILD, list(NOTEBOOKS), finals(BUILD)):
+    print(f"pipeline {BUILD}/results/{_nb}.json came from a hand run (JupyterLab), not the pipeline: {_nb} re-runs",
+          file=sys.stderr)
+
 notebook_chain("", BUILD, config)
 
 
@@ -117,6 +122,7 @@ rule supplementary:
         notebooks=[f"{BUILD}/notebooks/{nb}.ipynb" for nb in NOTEBOOKS],
         results=f"{BUILD}/results.json",
         helpers=pipeline.helper_closure_files(["helpers.supplementary"]),
+        variants=glob.glob(f"{BUILD}/variants/comparison.md"),  # written by `make variants`, embedded if present
     output:
         f"{BUILD}/supplementary/index.html",
     shell:

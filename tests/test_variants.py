@@ -47,7 +47,7 @@ def test_variant_file_is_read(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
-    ("unknown_key", "overrides:\n  lod_rule: sqrt2\n", "['lod_rule'] are not in config/params.yaml"),
+    ("unknown_key", "overrides:\n  sed: 2\n", "unknown parameter 'sed': did you mean 'seed'?"),
     ("moves_build", "overrides:\n  build_dir: elsewhere\n", "build_dir"),
     ("bad_yaml", "overrides: [\n", "not valid YAML"),
     ("extra_key", "overrides: {}\nseed: 3\n", "'description' and 'overrides' only"),
@@ -136,14 +136,53 @@ def test_compare_reports_each_variant_and_tabulates_the_ok_ones(tmp_path, monkey
 
     with open(tmp_path / "build" / "variants" / "comparison.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["key", "description", "default", "holm", "differs"]  # reference first, stale excluded
+    # reference first, stale excluded; the row that differs first
+    assert list(rows[0]) == ["key", "description", "default", "holm", "differs", "flags"]
+    assert [r["key"] for r in rows] == ["rm.biomarker.p", "rm.biomarker.f"]
     by_key = {r["key"]: r for r in rows}
     assert set(by_key) == {"rm.biomarker.f", "rm.biomarker.p"}  # headline keys only
     assert float(by_key["rm.biomarker.p"]["holm"]) == 2e-7 and by_key["rm.biomarker.p"]["differs"] == "yes"
     assert by_key["rm.biomarker.f"]["differs"] == ""
     text = md.read_text()
     assert "| broken | **failed**: 03_baseline: KeyError: 'bdi_total'" in text
-    assert "`correction=\"holm\"`" in text and "| `rm.biomarker.p` | 1.00e-07 | 2.00e-07 | yes |" in text
+    assert "`correction=\"holm\"`" in text
+    assert "| `rm.biomarker.p` | about rm.biomarker.p | 1.00e-07 | 2.00e-07 | yes |  |" in text
+    assert "- **holm**: 1 of 2 headline statistics differ from `default`. No p-value crosses α" in text
+
+
+def test_comparison_includes_robustness_keys_and_flags_conclusions_that_change(tmp_path, monkeypatch):
+    """The real key shapes (robust.survives.<finding>.<check>, robust.p.<finding>.<check>): a p crossing alpha and
+    a finding that flips are flagged, named in the variant's summary, and come first."""
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(ROOT))
+    keys = {"robust.p.oxytocin_mbpm.mixedlm": (0.029, 0.065), "robust.survives.oxytocin_mbpm.mixedlm": (1, 0),
+            "robust.p.il1b_wl.log": (0.0026, 0.0031), "robust.survives.il1b_wl.log": (1, 1),
+            "rm.n": (28, 28), "t1.age.p": (0.07, 0.04)}
+    _build(tmp_path, "default", {k: v[0] for k, v in keys.items()})
+    _build(tmp_path, "raw_concentrations", {k: v[1] for k, v in keys.items()})
+    vs = [variants.Variant("default"), variants.Variant("raw_concentrations", "pg/mL", {"log_transform": False})]
+    md, _ = variants.compare(str(tmp_path / "build"), variants=vs, pending={})
+    with open(md.parent / "comparison.csv", newline="") as fh:
+        rows = {r["key"]: r for r in csv.DictReader(fh)}
+    assert set(keys) == set(rows)  # every robustness key is a headline row
+    assert rows["robust.p.oxytocin_mbpm.mixedlm"]["flags"] == "p crosses α: raw_concentrations"
+    assert rows["t1.age.p"]["flags"] == "p crosses α: raw_concentrations"
+    assert rows["robust.survives.oxytocin_mbpm.mixedlm"]["flags"] == "finding flips: raw_concentrations"
+    assert rows["robust.p.il1b_wl.log"]["flags"] == "" and rows["robust.p.il1b_wl.log"]["differs"] == "yes"
+    assert rows["robust.survives.il1b_wl.log"]["differs"] == "" and rows["rm.n"]["differs"] == ""
+    order = list(rows)
+    assert set(order[:4]) == {"robust.p.oxytocin_mbpm.mixedlm", "robust.survives.oxytocin_mbpm.mixedlm",
+                              "robust.p.il1b_wl.log", "t1.age.p"}  # the differing rows first
+    text = md.read_text()
+    summary = next(ln for ln in text.splitlines() if ln.startswith("- **raw_concentrations**"))
+    assert "4 of 6 headline statistics differ" in summary
+    assert "p crosses α = 0.05 (2)" in summary and "`robust.p.oxytocin_mbpm.mixedlm` 0.029 → 0.065" in summary
+    assert "findings that flip (1): `robust.survives.oxytocin_mbpm.mixedlm` 1 → 0" in summary
+
+
+def test_headline_patterns_match_multi_segment_keys():
+    assert variants.headline_keys({"robust.survives.oxytocin_mbpm.mixedlm", "robust.survives.x"}) == [
+        "robust.survives.oxytocin_mbpm.mixedlm"]
+    assert variants._pattern("robust.**").match("robust.a.b.c") and not variants._pattern("robust.**").match("robust")
 
 
 def test_compare_is_deterministic(tmp_path, monkeypatch):
@@ -199,12 +238,18 @@ def test_main_build_plans_no_variant_job(tmp_path):
 
 # --- Snakemake runs on stub notebooks (orchestration) ------------------------------------------------------------
 
+# seed 1 (the variant seed_one): the notebook writes a marker file when it starts, then waits for a release file the
+# test creates: the test interrupts the run at a known point, with no timing window.
 STUB = '''import time
+from pathlib import Path
 from helpers import io
 res = io.Results("{nb}", build_dir)
 if seed == 13 and "{nb}" == "03_baseline":
     raise ValueError("seed 13 is unlucky")
-time.sleep(delay if seed == 1 else 0)
+if seed == 1:
+    Path(io.project_path("started-seed_one-{nb}")).touch()
+    while not Path(io.project_path("release-seed_one")).exists():
+        time.sleep(0.05)
 res.add("rm.stub_{short}.f", seed * {k} + 0.5, "a statistic that depends on the seed")
 res.add("rm.stub_{short}.p", {k} / 100, "a statistic that does not")
 res.save()
@@ -212,7 +257,7 @@ res.save()
 
 
 def _stub_notebook(path: Path, nb: str, params: dict) -> None:
-    params = {**params, "seed": params.get("seed", 20250101), "delay": 0.0}
+    params = {**params, "seed": params.get("seed", 20250101)}
     head = "".join(f"{k} = {v!r}\n" for k, v in params.items())
     body = STUB.format(nb=nb, short=nb[:2], k=int(nb[:2]))
     if nb == "05_discussion_figures":
@@ -239,13 +284,12 @@ def stub_project(tmp_path):
         _stub_notebook(project / "notebooks" / f"{nb}.ipynb", nb,
                        pipeline.notebook_parameters(ROOT / "notebooks" / f"{nb}.ipynb"))
     params = yaml.safe_load((project / "config" / "params.yaml").read_text())
-    params["delay"] = 0.0
     (project / "config" / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.rmtree(project / "config" / "variants")
     (project / "config" / "variants").mkdir()
 
     _add_variant(project, "default", {})
-    _add_variant(project, "seed_one", {"seed": 1, "delay": 2.0})
+    _add_variant(project, "seed_one", {"seed": 1})
     return project
 
 
@@ -291,13 +335,14 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=stub_project, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    finished_default = re.compile(r"Finished jobid: \d+ \(Rule: variant__default__results\)")
+    started = stub_project / "started-seed_one-01_ingest"
     try:
-        deadline = time.monotonic() + 400
-        while not finished_default.search(log.read_text()) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert finished_default.search(log.read_text()), "the first variant did not finish"
-        time.sleep(1.0)  # seed_one's first job is under way (each of its notebooks sleeps 2 s)
+        # wait (not a timing window: an event) until seed_one's first notebook has started; it then blocks
+        deadline = time.monotonic() + 600
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), "seed_one never started:\n" + log.read_text()[-3000:]
+        assert done.exists(), "the prioritized default variant was not finished first"
         # Ctrl-C, to Snakemake and its running job. Not SIGTERM: Snakemake 9.27's SIGTERM handler takes the
         # scheduler's non-reentrant lock, which the interrupted main thread may be holding (a rare deadlock).
         os.killpg(proc.pid, signal.SIGINT)
@@ -310,7 +355,8 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert not (variants_dir / "seed_one" / "results.json").exists(), "killed too late"
+    (stub_project / "release-seed_one").touch()  # the re-run below must not block
+    assert not (variants_dir / "seed_one" / "results.json").exists()
     status = _statuses_after_compare(stub_project)
     assert status["default"] == ("ok", "") and status["seed_one"][0] == "incomplete"
 

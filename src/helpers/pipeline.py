@@ -439,6 +439,27 @@ def params_json(notebook: str | Path, config: dict) -> str:
     return json.dumps(parameters_for(notebook, config), sort_keys=True, separators=(",", ":"))
 
 
+def discard_hand_runs(build: str | Path, notebooks: list[str], also: list[str]) -> list[str]:
+    """Notebooks whose results fragment in ``build`` was written by a hand run (JupyterLab), not by the pipeline.
+
+    Their fragment and executed notebook are deleted, with the files in ``also`` (results.json, ...), so Snakemake
+    re-runs them: numbers from edited parameters never reach results.json. (Tables and data a hand run wrote are
+    rewritten by that re-run; a hand run that stopped before ``res.save()`` is not detected.)
+    """
+    found = []
+    for nb in notebooks:
+        fragment = project_path(build) / "results" / f"{nb}.json"
+        try:
+            origin = json.loads(fragment.read_text(encoding="utf-8")).get("written_by", "pipeline")
+        except (OSError, ValueError):
+            continue
+        if origin != "pipeline":
+            found.append(nb)
+            for path in (fragment, project_path(build) / "notebooks" / f"{nb}.ipynb", *map(project_path, also)):
+                path.unlink(missing_ok=True)
+    return found
+
+
 # --- configuration ----------------------------------------------------------------------------------------------
 
 # Keys that say where things are, not how the analysis is done: overriding them does not make a one-off build.

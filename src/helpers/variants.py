@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from helpers.paths import project_path, project_root
+from helpers.pipeline import unknown_keys
 
 VARIANTS_DIR = "config/variants"
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")  # no "__": it separates name and rule
@@ -104,9 +105,9 @@ def load_variant(path: str | Path, defaults: dict) -> Variant:
         if not isinstance(overrides, dict):
             raise VariantError(f"{shown}: 'overrides' must be a mapping of parameter: value")
         variant.overrides = dict(overrides)
-        unknown = sorted(set(overrides) - set(defaults))
+        unknown = unknown_keys(overrides, defaults)
         if unknown:
-            raise VariantError(f"{shown}: parameters {unknown} are not in config/params.yaml")
+            raise VariantError(f"{shown}: " + "; ".join(unknown) + " (config/params.yaml lists the parameters)")
         fixed = sorted(set(overrides) & {"build_dir", "figures_dir"})
         if fixed:
             raise VariantError(f"{shown}: {fixed} are set per variant (build/variants/<name>/), not overridable")
