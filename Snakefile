@@ -39,12 +39,8 @@ NOTEBOOKS = {
     "04_trial_rmanova": ["02_scoring"],
     "05_discussion_figures": ["03_baseline", "04_trial_rmanova"],
 }
-# Figures each notebook writes into figures_dir (SVG + PNG each): declared outputs, so a deleted figure is rebuilt
-# and `make clean` knows them. tests/test_pipeline_run.py checks that 05 writes exactly these.
-FIGURES = {
-    "05_discussion_figures": ["fig1_flow", "fig2_trajectories", "fig3_forest", "fig4_change_change"],
-}
-FIGURE_FORMATS = ("svg", "png")
+# Figures each notebook writes into figures_dir (pipeline.FIGURES): declared outputs, so a deleted figure is rebuilt
+# and `make clean` (snakemake --delete-all-output) removes them.
 RAW = sorted(glob.glob(f"{config['raw_dir']}/*"))
 HELPERS = {nb: pipeline.helper_files(f"notebooks/{nb}.ipynb") for nb in NOTEBOOKS}
 VARIANTS = _variants.load_variants(config)
@@ -57,7 +53,8 @@ def finals(build):
 
 
 def figure_files(nb, figures_dir):
-    return [f"{figures_dir}/{name}.{ext}" for name in FIGURES.get(nb, []) for ext in FIGURE_FORMATS]
+    """The figure files notebook ``nb`` writes into ``figures_dir`` (its declared outputs)."""
+    return pipeline.figure_files(nb, figures_dir)
 
 
 rule all:

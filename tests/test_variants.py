@@ -257,12 +257,15 @@ res.save()
 
 
 def _stub_notebook(path: Path, nb: str, params: dict) -> None:
+    from helpers import pipeline
+
     params = {**params, "seed": params.get("seed", 20250101)}
     head = "".join(f"{k} = {v!r}\n" for k, v in params.items())
     body = STUB.format(nb=nb, short=nb[:2], k=int(nb[:2]))
-    if nb == "05_discussion_figures":
+    if nb in pipeline.FIGURES:  # the declared figure files (Snakemake checks they are written)
         body += "from pathlib import Path\nPath(io.project_path(figures_dir)).mkdir(parents=True, exist_ok=True)\n"
-        body += "(io.project_path(figures_dir) / 'fig.txt').write_text(str(seed))\n"
+        for fig in pipeline.figure_files(nb, "."):
+            body += f"(io.project_path(figures_dir) / {Path(fig).name!r}).write_text(str(seed))\n"
     cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": head, "outputs": [],
               "execution_count": None},
              {"cell_type": "code", "metadata": {}, "source": body, "outputs": [], "execution_count": None}]
@@ -310,7 +313,7 @@ def _statuses(project) -> dict[str, tuple[str, str]]:
 
 
 def _planned(project) -> set[str]:
-    out = _snakemake(project, "--dry-run", "--cores", "1", "--quiet", "rules", "--", "variants")
+    out = _snakemake(project, "--dry-run", "--rerun-incomplete", "--cores", "1", "--quiet", "rules", "--", "variants")
     assert out.returncode == 0, out.stderr[-3000:]
     return set(re.findall(r"^(variant__\w+)\s+\d+\s*$", out.stdout + out.stderr, re.M))
 
@@ -328,21 +331,27 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     done = variants_dir / "default" / "results.json"
     env = {**os.environ, "MBPM_PROJECT_ROOT": str(stub_project)}
 
-    # 1. run on one core, the default variant first (--prioritize), and kill Snakemake once it is complete
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--keep-going", "--rerun-incomplete",
+    # 1. run on two cores; seed_one's first notebook blocks one of them (until the test releases it) while the other
+    # runs the default variant first (--prioritize). Interrupt once both have happened: seed_one cannot finish.
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going", "--rerun-incomplete",
            "--prioritize", str(done.relative_to(stub_project)), "--", "variants"]
     log = stub_project / "killed-run.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=stub_project, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+    finished_default = re.compile(r"Finished jobid: \d+ \(Rule: variant__default__results\)")
     started = stub_project / "started-seed_one-01_ingest"
+
+    def ready():
+        return started.exists() and finished_default.search(log.read_text())
+
     try:
-        # wait (not a timing window: an event) until seed_one's first notebook has started; it then blocks
+        # wait for two events (not a timing window): seed_one's first notebook has started (it then blocks) and
+        # Snakemake has recorded the default variant as finished
         deadline = time.monotonic() + 600
-        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert started.exists(), "seed_one never started:\n" + log.read_text()[-3000:]
-        assert done.exists(), "the prioritized default variant was not finished first"
+        assert ready(), "seed_one did not start or default did not finish:\n" + log.read_text()[-3000:]
         # Ctrl-C, to Snakemake and its running job. Not SIGTERM: Snakemake 9.27's SIGTERM handler takes the
         # scheduler's non-reentrant lock, which the interrupted main thread may be holding (a rare deadlock).
         os.killpg(proc.pid, signal.SIGINT)
@@ -378,12 +387,12 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     assert "unlucky" in out.stdout and "seed 13 is unlucky" in out.stdout
 
     # outputs: figures inside the variant folder; the failed variant has no results file, its upstream is kept
-    assert (variants_dir / "seed_one" / "figures" / "fig.txt").read_text() == "1"
+    assert (variants_dir / "seed_one" / "figures" / "fig1_flow.svg").read_text() == "1"
     assert not (variants_dir / "unlucky" / "results.json").exists()
     assert (variants_dir / "unlucky" / "results" / "02_scoring.json").exists()
     with open(variants_dir / "comparison.csv", newline="") as fh:
         rows = {r["key"]: r for r in csv.DictReader(fh)}
-    assert list(next(iter(rows.values()))) == ["key", "description", "default", "seed_one", "differs"]
+    assert list(next(iter(rows.values()))) == ["key", "description", "default", "seed_one", "differs", "flags"]
     assert float(rows["rm.stub_03.f"]["seed_one"]) == 3.5 and rows["rm.stub_03.f"]["differs"] == "yes"
     assert rows["rm.stub_03.p"]["differs"] == ""
     assert "seed 13 is unlucky" in (variants_dir / "comparison.md").read_text()

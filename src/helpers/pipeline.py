@@ -140,6 +140,23 @@ def helper_files(notebook: str | Path) -> list[str]:
     return [str(p) for p in helper_closure(notebook_imports(notebook))]
 
 
+# --- declared outputs -------------------------------------------------------------------------------------------
+
+# The publication figures each notebook writes into ``figures_dir`` (helpers.figures.save_figure: SVG + PNG each).
+# The Snakefile declares them as the notebook's outputs: a deleted figure is rebuilt, `make clean` removes them, and
+# the manuscript's render can take them as inputs. tests/test_pipeline_run.py checks 05 writes exactly these.
+FIGURES = {
+    "05_discussion_figures": ["fig1_flow", "fig2_trajectories", "fig3_forest", "fig4_change_change"],
+}
+FIGURE_FORMATS = ("svg", "png")
+
+
+def figure_files(notebook: str, figures_dir: str) -> list[str]:
+    """The figure files ``notebook`` writes into ``figures_dir``, as paths for Snakemake."""
+    folder = str(figures_dir).rstrip("/")
+    return [f"{folder}/{name}.{ext}" for name in FIGURES.get(notebook, []) for ext in FIGURE_FORMATS]
+
+
 # --- parameters -------------------------------------------------------------------------------------------------
 
 def notebook_parameters(notebook: str | Path) -> dict:
@@ -301,6 +318,7 @@ def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: 
       one-line JSON record, before Snakemake deletes the job's outputs; a later success removes both.
     """
     import logging
+    import signal
     import time
 
     global _TERMINAL
@@ -324,13 +342,21 @@ def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: 
     os.environ[PIPELINE_JOB_ENV] = name
     _say(f"notebook {label:<24} started")
     start = time.monotonic()
+    interrupted = []
+
+    def on_interrupt(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
     try:
         execute(notebook, output, parameters)
     except KeyboardInterrupt:
-        _say(f"notebook {label:<24} interrupted after {time.monotonic() - start:.1f} s (it re-runs next time)")
-        raise
+        return _interrupted(label, time.monotonic() - start)
     except Exception as exc:  # noqa: BLE001 (every failure gets the same clear block)
         seconds = time.monotonic() - start
+        if interrupted:  # Ctrl-C: the kernel may die of it first (DeadKernelError); still an interruption
+            return _interrupted(label, seconds)
         record = failure_record(label, exc, output, failed, log_path)
         print(f"{record['error']}", file=sys.stderr)  # last line of the log: what helpers.variants reports
         _say(failure_block(record, seconds))
@@ -339,6 +365,12 @@ def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: 
         leftover.unlink(missing_ok=True)
     _say(f"notebook {label:<24} done in {time.monotonic() - start:.1f} s")
     return 0
+
+
+def _interrupted(label: str, seconds: float) -> int:
+    print("KeyboardInterrupt: the job was interrupted (Ctrl-C); it re-runs next time", file=sys.stderr)  # the log
+    _say(f"notebook {label:<24} interrupted after {seconds:.1f} s (it re-runs next time)")
+    return 130
 
 
 def _shown(path: Path) -> str:

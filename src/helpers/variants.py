@@ -129,7 +129,7 @@ def pending_jobs(build_dir: str, config: list[str] | None = None) -> dict[str, s
     ``config``: further ``key=value`` overrides, as given to ``snakemake --config``. Returns the dry run's error
     text instead when Snakemake itself cannot plan (e.g. a syntax error in the Snakefile).
     """
-    cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--quiet", "rules",
+    cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--rerun-incomplete", "--cores", "1", "--quiet", "rules",
            "--config", f"build_dir={build_dir}", *(config or []), "--", "variants"]
     out = subprocess.run(cmd, cwd=project_root(), capture_output=True, text=True)
     if out.returncode != 0:
@@ -149,9 +149,9 @@ def _log_error(log: Path) -> str | None:
         return None
     lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines]
+    if any(re.match(r"^KeyboardInterrupt\b", line) for line in lines[-80:]):
+        return None  # interrupted; what follows is noise of the shutdown (e.g. DeadKernelError)
     for line in reversed(lines[-60:]):
-        if re.match(r"^KeyboardInterrupt\b", line):
-            return None
         if re.match(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)|VariantError)\b:?", line):
             return line[:500]
     return None
