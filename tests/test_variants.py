@@ -250,6 +250,10 @@ if seed == 1:
     Path(io.project_path("started-seed_one-{nb}")).touch()
     while not Path(io.project_path("release-seed_one")).exists():
         time.sleep(0.05)
+if Path(io.project_path("block-{nb}")).exists():  # the same, for any build: blocks while the file exists
+    Path(io.project_path("started-{nb}")).touch()
+    while Path(io.project_path("block-{nb}")).exists():
+        time.sleep(0.05)
 res.add("rm.stub_{short}.f", seed * {k} + 0.5, "a statistic that depends on the seed")
 res.add("rm.stub_{short}.p", {k} / 100, "a statistic that does not")
 res.save()
@@ -417,3 +421,117 @@ def test_cluster_code_path_with_generic_cluster_executor(stub_project):
     assert set(_statuses_after_compare(stub_project).values()) == {("ok", "")}
     nothing = _snakemake(stub_project, "--profile", "profiles/local-cluster", "--dry-run", "--", "variants")
     assert "Nothing to be done" in nothing.stdout + nothing.stderr
+
+
+# --- the main build through `mbpm run` (what `make report` calls), on the stub notebooks ------------------------
+
+def _mbpm_run(project, *args, **kw):
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
+    return subprocess.run([sys.executable, "-m", "helpers", "run", "--cores", "2", *args], cwd=project, env=env,
+                          capture_output=True, text=True, **kw)
+
+
+def _build_bytes(project) -> dict[str, bytes]:
+    build = project / "build"
+    keep = [*build.glob("notebooks/*.ipynb"), *build.glob("results/*.json"), build / "results.json",
+            *build.glob("supplementary/**/*.html"), *(project / "figures").glob("*")]
+    return {str(p.relative_to(project)): p.read_bytes() for p in sorted(keep) if p.is_file()}
+
+
+@pytest.mark.notebooks
+def test_failed_run_sticks_and_a_killed_run_recovers(stub_project, tmp_path):
+    """A failing notebook: one clear block, the executed notebook kept, results.json and the supplementary removed,
+    and the next run fails again naming it (never "nothing to be done"). A notebook's fragment from a hand run is
+    discarded. A run killed with SIGKILL in the middle of a notebook: the next plain run finishes, and its outputs
+    are byte-identical to a clean run's in another folder."""
+    clean = tmp_path / "clean"
+    shutil.copytree(stub_project, clean)
+    first = _mbpm_run(clean)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert re.search(r"^notebook 01_ingest\s+started$", first.stderr, re.M)
+    assert re.search(r"^notebook 05_discussion_figures\s+done in \d+\.\d s$", first.stderr, re.M)
+    assert re.search(r"^pipeline finished in \d+\.\d s$", first.stderr, re.M)
+    assert "SNAKEMAKE" not in first.stderr and "Select jobs" not in first.stderr  # no banner, no bookkeeping
+    reference = _build_bytes(clean)
+    assert "build/results.json" in reference and "figures/fig1_flow.svg" in reference
+
+    # 1. a failing notebook (seed 13 breaks 03_baseline), in the default build folder
+    project = stub_project
+    assert _mbpm_run(project).returncode == 0
+    for attempt in range(2):
+        run = _mbpm_run(project, "--config", "build_dir=build", "seed=13")
+        assert run.returncode != 0
+        assert re.search(r"^notebook 03_baseline\s+FAILED after", run.stderr, re.M), run.stderr[-3000:]
+        assert re.search(r"^  cell:     In \[\d+\]$", run.stderr, re.M)
+        assert "  error:    ValueError: seed 13 is unlucky" in run.stderr
+        assert "  log:      build/logs/03_baseline.log" in run.stderr
+        assert "  notebook: build/failed/03_baseline.ipynb" in run.stderr
+        assert "pipeline FAILED" in run.stderr and "(03_baseline)" in run.stderr
+        assert "Nothing to be done" not in run.stderr + run.stdout
+        kept = json.loads((project / "build" / "failed" / "03_baseline.ipynb").read_text())
+        assert any(o.get("ename") == "ValueError" for c in kept["cells"] for o in c.get("outputs", []))
+        for stale in ("build/results.json", "build/results_keys.csv", "build/supplementary/index.html"):
+            assert not (project / stale).exists(), f"{stale} survived a failed run (attempt {attempt + 1})"
+
+    # 2. the defaults again: everything rebuilt, the failure record cleared
+    run = _mbpm_run(project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not (project / "build" / "failed" / "03_baseline.ipynb").exists()
+    assert _build_bytes(project) == reference
+
+    # 3. a hand run (JupyterLab) wrote 04's fragment: discarded, 04 re-runs
+    fragment = project / "build" / "results" / "04_trial_rmanova.json"
+    doc = json.loads(fragment.read_text())
+    fragment.write_text(json.dumps({**doc, "values": {**doc["values"], "rm.stub_04.f": 99.0},
+                                    "written_by": "hand run"}))
+    run = _mbpm_run(project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "came from a hand run (JupyterLab), not the pipeline: 04_trial_rmanova re-runs" in run.stderr
+    assert re.search(r"^notebook 04_trial_rmanova\s+done", run.stderr, re.M)
+    assert _build_bytes(project) == reference
+
+    # 4. SIGKILL to Snakemake while 02_scoring runs (it blocks until the test removes the block file)
+    paths_py = project / "src" / "helpers" / "paths.py"  # every notebook depends on it: the whole chain re-runs
+    paths_py.write_text(paths_py.read_text() + "\n# edited by the test\n")
+    block, started = project / "block-02_scoring", project / "started-02_scoring"
+    block.touch()
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--rerun-incomplete"], cwd=project,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), "02_scoring never started"
+        os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its jobs, no chance to clean up
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    block.unlink()
+    assert not (project / "build" / "results.json").exists()  # invalidated when 02 started
+    run = _mbpm_run(project)  # a plain run: stale Snakemake lock and incomplete files are handled
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "cleared the lock an interrupted run left behind" in run.stderr
+    assert _build_bytes(project) == reference
+
+
+def test_second_concurrent_run_is_refused_without_advice_to_unlock(stub_project):
+    from helpers import runner
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from helpers import runner; "
+                               "lock = runner.acquire_lock(Path(sys.argv[1]), 'make report'); "
+                               "print('locked', flush=True); time.sleep(600)", str(stub_project)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"  # blocks until the holder has the lock
+        run = _mbpm_run(stub_project, timeout=120)
+        assert run.returncode == 2
+        assert "another run is in progress" in run.stderr and f"PID {holder.pid}" in run.stderr
+        assert "unlock" not in run.stderr.lower()
+    finally:
+        holder.kill()
+        holder.wait()
+    lock = runner.acquire_lock(stub_project, "test")  # the holder died (SIGKILL): its lock went with it
+    lock.close()

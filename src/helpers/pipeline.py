@@ -260,8 +260,9 @@ def normalize_executed(path: str | Path) -> Path:
 
     Removes papermill's start/end times and durations (notebook and cells) and nbclient's per-cell ``execution``
     timings; makes papermill's input/output paths project-relative; gives the cells papermill inserts (injected
-    parameters, error marker) ids derived from their position instead of random ones; and writes the project root
-    out of every output (e.g. a displayed ``PosixPath``), so no machine path is published. Written by hand:
+    parameters, error marker) and source cells without an id ids derived from their position instead of random
+    ones; and writes the project root out of every output (e.g. a displayed ``PosixPath``), so no machine path is
+    published. Written by hand:
     papermill has no reproducible-output mode (its ``--report-mode`` hides inputs, not timestamps).
     """
     import nbformat
@@ -276,6 +277,10 @@ def normalize_executed(path: str | Path) -> Path:
         if meta.get(key):
             p = Path(meta[key])
             meta[key] = str(p.relative_to(root)) if p.is_absolute() and p.is_relative_to(root) else str(p)
+    source = project_path(meta["input_path"]) if meta.get("input_path") else None
+    source_ids = set()
+    if source is not None and source.is_file():
+        source_ids = {c.get("id") for c in json.loads(source.read_text(encoding="utf-8")).get("cells", [])}
     for index, cell in enumerate(nb.cells):
         cell.metadata.pop("execution", None)
         for key in RUN_DEPENDENT_KEYS:
@@ -285,6 +290,8 @@ def normalize_executed(path: str | Path) -> Path:
             cell["id"] = "injected-parameters"
         elif "papermill-error-cell-tag" in tags:
             cell["id"] = f"papermill-error-{index}"
+        elif cell.get("id") not in source_ids:  # a random id nbformat gave a source cell that had none
+            cell["id"] = f"cell-{index}"
         for output in cell.get("outputs", []):
             for field in ("text", "data", "traceback", "evalue"):
                 if field in output:
