@@ -231,3 +231,16 @@ def test_make_help_lists_every_target():
     shown = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True).stdout
     listed = set(re.findall(r"^make ([\w-]+)", shown, re.M))
     assert phony - listed == set(), f"`make help` does not list {sorted(phony - listed)}"
+
+
+def test_license_and_citation_agree_with_pyproject():
+    import tomllib
+
+    import yaml
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert {"cff-version", "message", "title", "authors"} <= set(cff) and cff["authors"]
+    assert cff["version"] == project["version"] and cff["license"] == "MIT"
+    assert "../shared" not in (ROOT / "CONTRIBUTING.md").read_text()  # self-contained
