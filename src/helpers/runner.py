@@ -38,8 +38,9 @@ NOISE = re.compile(
     r"^(Assuming unrestricted shared filesystem usage|Building DAG of jobs|Using shell:|Select jobs to execute"
     r"|Execute \d+ jobs|Complete log\(s\):|Elapsed time:|Provided (cores|resources):|Rules claiming more threads"
     r"|Job stats:|Shutting down, this might take some time|Exiting because a job execution failed"
-    r"|Will exit after finishing currently running jobs|Waiting at most|Nothing to be done"
+    r"|Will exit after finishing currently running jobs|Waiting at most"
     r"|Removing output files of failed job|Storing output in storage|host:|Job counts:|Conda environments:"
+    r"|Config file \S+ is extended by additional config"
     r"|\s*$)"
 )
 # Lines the pipeline itself prints (notebook jobs and the Snakefile): shown as they come.
@@ -108,8 +109,12 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
         lock.close()
     if code == 0:
         for line in other:
-            print(line, file=sys.stderr)
-        print(f"pipeline finished in {seconds:.1f} s", file=sys.stderr)
+            if not line.startswith("Nothing to be done"):
+                print(line, file=sys.stderr)
+        if any(line.startswith("Nothing to be done") for line in other):
+            print(f"pipeline: everything is up to date, nothing re-run ({seconds:.1f} s)", file=sys.stderr)
+        else:
+            print(f"pipeline finished in {seconds:.1f} s", file=sys.stderr)
         return 0
     if code in (-signal.SIGINT, 130) or (code != 0 and _interrupted(other)):
         print(f"pipeline interrupted after {seconds:.1f} s: run the same command again to finish (what was running "
@@ -118,9 +123,11 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
     if not failed:  # not a notebook: show what Snakemake said
         for line in other:
             print(line, file=sys.stderr)
-    names = ", ".join(failed) if failed else "see above"
-    print(f"pipeline FAILED after {seconds:.1f} s ({names}). Results built from the failed step were removed: "
-          "fix the cause and run the same command again (it re-runs what failed).", file=sys.stderr)
+    if failed:
+        print(f"pipeline FAILED after {seconds:.1f} s ({', '.join(failed)}). Results built from the failed step were "
+              "removed: fix the cause and run the same command again (it re-runs what failed).", file=sys.stderr)
+    else:
+        print(f"pipeline FAILED after {seconds:.1f} s (see above).", file=sys.stderr)
     return code or 1
 
 
