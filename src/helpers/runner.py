@@ -116,7 +116,7 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
         else:
             print(f"pipeline finished in {seconds:.1f} s", file=sys.stderr)
         return 0
-    if code in (-signal.SIGINT, 130) or (code != 0 and _interrupted(other)):
+    if code in (-signal.SIGINT, 130) or _interrupted(other):
         print(f"pipeline interrupted after {seconds:.1f} s: run the same command again to finish (what was running "
               "re-runs; what finished is kept)", file=sys.stderr)
         return 130
@@ -145,11 +145,13 @@ def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]
     lock.flush()
 
     def forward(signum, _frame):  # Ctrl-C reaches us; Snakemake runs in its own session: pass it on
+        signals.append(signum)
         try:
             os.killpg(proc.pid, signum)
         except ProcessLookupError:
             pass
 
+    signals: list[int] = []
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     failed, other, own = [], [], False
     try:
@@ -161,6 +163,8 @@ def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]
                 match = re.match(r"^notebook (.+?)\s+FAILED", line)
                 if match:
                     failed.append(match.group(1))
+                if re.match(r"^notebook .+\s+interrupted after", line):
+                    signals.append(signal.SIGINT)
                 continue
             own = False
             if not NOISE.match(line):
@@ -173,6 +177,8 @@ def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+    if signals and code != 0:
+        other.append("KeyboardInterrupt")  # interrupted: reported as such, not as a failure
     return code, failed, other
 
 
