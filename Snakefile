@@ -61,6 +61,9 @@ rule all:
     input:
         f"{BUILD}/results.json",
         f"{BUILD}/supplementary/index.html",
+        # final targets too: Snakemake does not re-create a deleted intermediate file while what is built from it
+        # looks current, so a deleted figure would otherwise stay deleted
+        [f for nb in NOTEBOOKS for f in figure_files(nb, config["figures_dir"])],
 
 
 def notebook_chain(prefix, build, cfg):
