@@ -1,6 +1,7 @@
 # The notebook pipeline: papermill executes each notebook into the build folder, in dependency order, re-running
 # only what changed (notebook source, the helper modules it imports, raw data, its parameters), independent
-# notebooks in parallel. Run through `make report` (or `snakemake --cores all`).
+# notebooks in parallel. Run through `make report` (= `mbpm run`: one run at a time, --rerun-incomplete, progress
+# lines; see helpers.runner), or `snakemake --cores all`.
 #
 # Analysis variants (config/variants/<name>.yaml, see helpers.variants): the same chain once per variant, into
 # build/variants/<name>/, target `variants`; `make variants` runs them with --keep-going and writes the comparison.
