@@ -98,6 +98,9 @@ class Results:
         doc = {"notebook": self.notebook, "values": self.values, "descriptions": self.descriptions,
                "written_by": origin}
         self.path.write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        if origin == "hand run":
+            print(f"Hand run: {self.notebook}'s results were saved for you to inspect; the pipeline does not use them "
+                  f"(the next `make report` re-runs {self.notebook} with config/params.yaml).")
         try:
             return self.path.relative_to(project_root())
         except ValueError:
