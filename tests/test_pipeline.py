@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +245,23 @@ def test_license_and_citation_agree_with_pyproject():
     assert {"cff-version", "message", "title", "authors"} <= set(cff) and cff["authors"]
     assert cff["version"] == project["version"] and cff["license"] == "MIT"
     assert "../shared" not in (ROOT / "CONTRIBUTING.md").read_text()  # self-contained
+
+
+def test_results_fragment_records_who_wrote_it_and_hand_runs_are_discarded(tmp_path, monkeypatch):
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(tmp_path))
+    monkeypatch.delenv(pipeline.PIPELINE_JOB_ENV, raising=False)
+    hand = Results("03_baseline", "build")
+    hand.add("t1.x", 1, "x")
+    assert hand.save() == Path("build/results/03_baseline.json")  # project-relative: no machine path shown
+    monkeypatch.setenv(pipeline.PIPELINE_JOB_ENV, "04_trial_rmanova")
+    job = Results("04_trial_rmanova", "build")
+    job.add("rm.x", 2, "x")
+    job.save()
+    origins = {p.stem: json.loads(p.read_text())["written_by"] for p in (tmp_path / "build" / "results").iterdir()}
+    assert origins == {"03_baseline": "hand run", "04_trial_rmanova": "pipeline"}
+    (tmp_path / "build" / "notebooks").mkdir()
+    (tmp_path / "build" / "notebooks" / "03_baseline.ipynb").write_text("{}")
+    (tmp_path / "build" / "results.json").write_text("{}")
+    found = pipeline.discard_hand_runs("build", ["03_baseline", "04_trial_rmanova"], ["build/results.json"])
+    assert found == ["03_baseline"]
+    assert sorted(p.name for p in (tmp_path / "build").rglob("*") if p.is_file()) == ["04_trial_rmanova.json"]
