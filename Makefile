@@ -8,17 +8,42 @@ CORES ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install report test test-quick lint bench scale variants clean help diff snapshot
+.PHONY: install report test test-quick lint bench scale variants clean clean-variants distclean help diff snapshot
 
+# `make help` lists every target (tests/test_pipeline.py checks that each .PHONY target is listed here).
 help:
-	@echo "make report   run the whole pipeline (notebooks -> results -> supplementary -> manuscript)"
-	@echo "make test     run the whole test suite (lint, unit tests, notebook execution, agreement with R)"
-	@echo "make test-quick   unit tests only (no notebook execution)"
-	@echo "make bench    benchmarks (not part of make test)"
-	@echo "make variants run every analysis variant in config/variants/ and compare them"
-	@echo "make scale    scale-up check: the notebook chain on a synthetic study of N=10000 participants"
-	@echo "make diff     what changed in the paper: BASE=<build folder or git ref> (default build/previous), VARIANT=<name>"
-	@echo "make snapshot keep the current build in build/previous, the default BASE of make diff"
+	@echo "make report          run the pipeline (notebooks -> results -> figures -> supplementary -> manuscript)"
+	@echo "                     one-off override: make report SNAKEMAKE_ARGS=\"--config lod_rule=lod\" (own folder)"
+	@echo "make test            the whole test suite (lint, unit tests, notebook execution, agreement with R)"
+	@echo "make test-quick      unit tests only (no notebook execution)"
+	@echo "make lint            ruff"
+	@echo "make install         create .venv (Python 3.11) and install the package with its dev tools"
+	@echo "make variants        run every analysis variant in config/variants/ and compare them"
+	@echo "make bench           benchmarks (not part of make test)"
+	@echo "make scale           scale-up check: the notebook chain on a synthetic study of N=10000 participants"
+	@echo "make clean           remove what the pipeline made (build/, figures, _manuscript/), keeping variants"
+	@echo "make clean-variants  remove the variants' builds (build/variants/)"
+	@echo "make distclean       clean + clean-variants + .venv"
+	@echo "make preview         run the pipeline, then Quarto's live preview of the article (edit index.qmd, see it)"
+	@echo "make quarto          install Quarto 1.7.34 from PyPI (quarto-cli) unless one is on PATH or QUARTO= (make install does it)"
+	@echo "make diff            what changed in the paper: BASE=<build folder or git ref> (default build/previous), VARIANT=<name>"
+	@echo "make snapshot        keep the current build in build/previous, the default BASE of make diff"
+	@echo "make bench-render    where the manuscript's render time goes (benchmark, not part of make test)"
+	@echo "make help            this list"
+
+# A .venv made for another folder (the project was copied or moved) runs the other folder's code: its scripts and
+# the editable install point there. Detected on every make call; .venv is then rebuilt (another VENV is refused).
+VENV_HELPERS := $(shell test -x $(BIN)/python && { $(BIN)/python -c 'import os, helpers; print(os.path.realpath(helpers.__file__))' 2>/dev/null || echo none; })
+ifneq ($(VENV_HELPERS),)
+ifneq ($(VENV_HELPERS),$(realpath src/helpers/__init__.py))
+ifeq ($(VENV),.venv)
+$(info .venv was made for another folder (it runs $(VENV_HELPERS)): rebuilding it for $(CURDIR))
+$(shell rm -rf .venv)
+else
+$(error $(VENV) runs the package from $(VENV_HELPERS), not from $(CURDIR)/src: run `$(BIN)/pip install -e ".[dev]"` there first)
+endif
+endif
+endif
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python >= 3.11 needed, found " + sys.version' 
@@ -49,7 +74,7 @@ quarto:
 PREVIEW_ARGS ?=
 preview: $(STAMP)
 	@$(BIN)/python -m helpers.render exe >/dev/null
-	$(BIN)/snakemake --cores $(CORES) --quiet rules $(SNAKEMAKE_ARGS) -- all
+	@$(BIN)/mbpm run --cores $(CORES) $(SNAKEMAKE_ARGS) -- all
 	"$$($(BIN)/python -m helpers.render exe)" preview index.qmd --to html $(PREVIEW_ARGS)
 
 # Where the render time goes (a benchmark, never part of make test): see benchmarks/bench_render.py.
@@ -59,9 +84,11 @@ bench-render: $(STAMP)
 
 install: $(STAMP)
 
+# mbpm run (helpers.runner): Snakemake with --rerun-incomplete, one run at a time, a line per notebook and the total.
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --quiet rules $(SNAKEMAKE_ARGS) -- report
-	@$(BIN)/python -m helpers render --build build --summary
+	@$(BIN)/mbpm run --cores $(CORES) $(SNAKEMAKE_ARGS) -- report
+	@$(BIN)/mbpm render --build build --summary
+	@$(BIN)/mbpm snapshot --rotate
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -85,9 +112,9 @@ N ?= 10000
 # and the target fails afterwards naming the failed variants.
 variants: $(STAMP)
 	@status=0; \
-	$(BIN)/snakemake --cores $(CORES) --keep-going --rerun-incomplete --quiet rules \
-	  $(if $(CONFIG),--config $(CONFIG)) $(SNAKEMAKE_ARGS) -- variants || status=$$?; \
-	$(BIN)/python -m helpers.variants compare $(if $(CONFIG),--config $(CONFIG)) || status=1; \
+	$(BIN)/mbpm run --cores $(CORES) --keep-going $(if $(CONFIG),--config $(CONFIG)) $(SNAKEMAKE_ARGS) -- variants \
+	  || status=$$?; \
+	test $$status = 2 || $(BIN)/mbpm variants compare $(if $(CONFIG),--config $(CONFIG)) || status=1; \
 	exit $$status
 
 bench: $(STAMP)
@@ -107,10 +134,20 @@ BASE ?=
 VARIANT ?=
 
 diff: $(STAMP)
-	$(BIN)/python -m helpers diff $(if $(BASE),--base $(BASE)) $(if $(VARIANT),--variant $(VARIANT))
+	$(BIN)/mbpm diff $(if $(BASE),--base $(BASE)) $(if $(VARIANT),--variant $(VARIANT))
 
 snapshot: $(STAMP)
-	$(BIN)/python -m helpers snapshot
+	$(BIN)/mbpm snapshot
 
+# clean: everything the pipeline made except the variants (slow to redo). Snakemake deletes the outputs it declares
+# (figures/ included); the rest of build/ (logs, benchmarks, overrides, failed) goes with it.
 clean:
-	rm -rf build .snakemake _manuscript
+	@if test -x $(BIN)/snakemake; then $(BIN)/snakemake --cores 1 --quiet all --delete-all-output all \
+	  || echo "snakemake could not list its outputs: figures/ left as is"; fi
+	rm -rf $(filter-out build/variants,$(wildcard build/* build/.[!.]*)) .snakemake _manuscript
+
+clean-variants:
+	rm -rf build/variants
+
+distclean: clean clean-variants
+	rm -rf build .venv

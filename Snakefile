@@ -1,6 +1,7 @@
 # The notebook pipeline: papermill executes each notebook into the build folder, in dependency order, re-running
 # only what changed (notebook source, the helper modules it imports, raw data, its parameters), independent
-# notebooks in parallel. Run through `make report` (or `snakemake --cores all`).
+# notebooks in parallel. Run through `make report` (= `mbpm run`: one run at a time, --rerun-incomplete, progress
+# lines; see helpers.runner), or `snakemake --cores all`.
 #
 # Analysis variants (config/variants/<name>.yaml, see helpers.variants): the same chain once per variant, into
 # build/variants/<name>/, target `variants`; `make variants` runs them with --keep-going and writes the comparison.
@@ -8,11 +9,28 @@
 import glob
 import sys
 
-from helpers import pipeline, variants as _variants
+import yaml
+from snakemake.exceptions import WorkflowError
+
+from helpers import pipeline, render as _render, variants as _variants
 
 configfile: "config/params.yaml"
 
-BUILD = config["build_dir"]
+# Parameters: an unknown `--config` key (or a value the schema rejects) stops the run before any job, naming the
+# closest valid key. A one-off override of an analysis parameter builds into its own folder,
+# build/overrides/<slug>/ (figures inside it), never over the default build; `--config build_dir=...` chooses.
+DEFAULTS = yaml.safe_load(open("config/params.yaml", encoding="utf-8"))
+COMMAND_LINE = dict(workflow.config_settings.overwrite_config or {})
+try:
+    pipeline.check_config(config, DEFAULTS)
+except pipeline.ConfigError as _err:
+    raise WorkflowError(f"--config: {_err}") from None
+BUILD = pipeline.effective_build_dir(config, COMMAND_LINE)
+if BUILD != str(config["build_dir"]).rstrip("/"):
+    config["build_dir"] = BUILD
+    config["figures_dir"] = COMMAND_LINE.get("figures_dir", f"{BUILD}/figures")
+    print(f"pipeline one-off override ({', '.join(f'{k}={v}' for k, v in sorted(COMMAND_LINE.items()))}): "
+          f"building into {BUILD}/ (the default build and figures are untouched)", file=sys.stderr)
 PY = sys.executable
 NOTEBOOKS = {
     # notebook: the notebooks whose outputs it reads
@@ -22,15 +40,36 @@ NOTEBOOKS = {
     "04_trial_rmanova": ["02_scoring"],
     "05_discussion_figures": ["03_baseline", "04_trial_rmanova"],
 }
+# Figures each notebook writes into figures_dir (pipeline.FIGURES): declared outputs, so a deleted figure is rebuilt
+# and `make clean` (snakemake --delete-all-output) removes them.
 RAW = sorted(glob.glob(f"{config['raw_dir']}/*"))
 HELPERS = {nb: pipeline.helper_files(f"notebooks/{nb}.ipynb") for nb in NOTEBOOKS}
 VARIANTS = _variants.load_variants(config)
+# The article (HTML, Word, JATS, MECA) is rendered from the default build only: _quarto.yml embeds the executed
+# notebooks of build/, so a one-off override or a variant never overwrites it with a mix of two builds.
+DEFAULT_BUILD = str(DEFAULTS["build_dir"]).rstrip("/")
+MANUSCRIPT = [f"{_render.MANUSCRIPT_DIR}/{name}" for name in _render.OUTPUTS]
+
+
+def finals(build):
+    """What is built from the notebooks' outputs: deleted when a notebook starts, so a failed or killed run never
+    leaves results that look current (the next run rebuilds them, re-running what failed)."""
+    built = [f"{build}/results.json", f"{build}/results_keys.csv", f"{build}/supplementary/index.html"]
+    return built + (MANUSCRIPT if build == DEFAULT_BUILD else [])
+
+
+def figure_files(nb, figures_dir):
+    """The figure files notebook ``nb`` writes into ``figures_dir`` (its declared outputs)."""
+    return pipeline.figure_files(nb, figures_dir)
 
 
 rule all:
     input:
         f"{BUILD}/results.json",
         f"{BUILD}/supplementary/index.html",
+        # final targets too: Snakemake does not re-create a deleted intermediate file while what is built from it
+        # looks current, so a deleted figure would otherwise stay deleted
+        [f for nb in NOTEBOOKS for f in figure_files(nb, config["figures_dir"])],
 
 
 def notebook_chain(prefix, build, cfg):
@@ -48,8 +87,11 @@ def notebook_chain(prefix, build, cfg):
             output:
                 notebook=f"{build}/notebooks/{nb}.ipynb",
                 results=f"{build}/results/{nb}.json",
+                figures=figure_files(nb, cfg["figures_dir"]),
             params:
                 values=pipeline.params_json(f"notebooks/{nb}.ipynb", cfg),
+                finals=finals(build),
+                failed=f"{build}/failed",
             log:
                 f"{build}/logs/{nb}.log",
             benchmark:
@@ -58,8 +100,8 @@ def notebook_chain(prefix, build, cfg):
                 mem_mb=2000,
                 runtime=30,
             shell:
-                "{PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q} 2> {log}"
-                " || (tail -n 40 {log} >&2; exit 1)"
+                "{PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q}"
+                " --log {log} --failed-dir {params.failed} --invalidates {params.finals}"
 
     rule:
         name:
@@ -73,6 +115,11 @@ def notebook_chain(prefix, build, cfg):
             "{PY} -m helpers merge-results {input} --out-json {output.json} --out-csv {output.csv}"
 
 
+# A notebook run by hand in JupyterLab writes into build/ too: its fragment says so, and is discarded (re-run).
+for _nb in pipeline.discard_hand_runs(BUILD, list(NOTEBOOKS), finals(BUILD)):
+    print(f"pipeline {BUILD}/results/{_nb}.json came from a hand run (JupyterLab), not the pipeline: {_nb} re-runs",
+          file=sys.stderr)
+
 notebook_chain("", BUILD, config)
 
 
@@ -81,6 +128,7 @@ rule supplementary:
         notebooks=[f"{BUILD}/notebooks/{nb}.ipynb" for nb in NOTEBOOKS],
         results=f"{BUILD}/results.json",
         helpers=pipeline.helper_closure_files(["helpers.supplementary"]),
+        variants=glob.glob(f"{BUILD}/variants/comparison.md"),  # written by `make variants`, embedded if present
     output:
         f"{BUILD}/supplementary/index.html",
     shell:
@@ -118,10 +166,6 @@ rule variants:
 # `make report` asks for target `report`: everything `all` builds plus the rendered article (HTML, Word, JATS, MECA)
 # when a usable Quarto is installed; without one, make report says so in one line (helpers.render.status_line).
 # The article reads the executed notebooks in build/notebooks/ (embeds) and build/results.json (shortcodes).
-from helpers import render as _render
-
-MANUSCRIPT = [f"{_render.MANUSCRIPT_DIR}/{name}" for name in _render.OUTPUTS]
-
 
 rule manuscript:
     input:
@@ -134,7 +178,7 @@ rule manuscript:
         reference_doc="templates/reference.docx",
         notebooks=[f"{BUILD}/notebooks/{nb}.ipynb" for nb in NOTEBOOKS],
         results=f"{BUILD}/results.json",
-        figures=sorted(glob.glob(f"{config['figures_dir']}/*.svg")),
+        figures=[f for nb in NOTEBOOKS for f in figure_files(nb, config["figures_dir"])],
     output:
         MANUSCRIPT,
     log:
@@ -146,4 +190,5 @@ rule manuscript:
 rule report:
     input:
         rules.all.input,
-        lambda wildcards: MANUSCRIPT if _render.available() else [],  # asks for Quarto only when `report` runs
+        # asks for Quarto only when `report` runs, and only for the default build (see DEFAULT_BUILD)
+        lambda wildcards: MANUSCRIPT if BUILD == DEFAULT_BUILD and _render.available() else [],

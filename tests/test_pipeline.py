@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from helpers import pipeline
 from helpers.io import Results, merge_results
+
+from .conftest import ROOT
 
 
 def _write(path, text=""):
@@ -124,3 +128,140 @@ def test_results_keys_are_checked(tmp_path):
 @pytest.mark.parametrize(("version", "ok"), [(None, False), ("1.3.450", False), ("1.4.550", True), ("1.10.2", True)])
 def test_quarto_version_check(version, ok):
     assert pipeline.quarto_ok(version) is ok
+
+
+# --- configuration: unknown keys, schema, one-off overrides ---------------------------------------------------------
+
+def test_unknown_config_key_names_the_closest_valid_one(config):
+    with pytest.raises(pipeline.ConfigError, match=r"unknown parameter 'levene_centre': did you mean 'levene_center'"):
+        pipeline.check_config({**config, "levene_centre": "median"}, config)
+    with pytest.raises(pipeline.ConfigError, match=r"unknown parameter 'zzz': valid keys are in config/params.yaml"):
+        pipeline.check_config({**config, "zzz": 1}, config)
+
+
+def test_schema_accepts_the_defaults_and_rejects_values_out_of_range(config):
+    pipeline.check_config(config, config)
+    with pytest.raises(pipeline.ConfigError, match=r"lod_rule: 'quarter' is not one of"):
+        pipeline.check_config({**config, "lod_rule": "quarter"}, config)
+    with pytest.raises(pipeline.ConfigError, match=r"alpha"):
+        pipeline.check_config({**config, "alpha": 5}, config)
+
+
+def test_schema_choices_are_the_ones_the_helpers_accept():
+    import yaml
+
+    from helpers import ingest
+    from helpers.stats import group_tests, rmanova
+
+    schema = yaml.safe_load((ROOT / "config" / "params.schema.yaml").read_text())["properties"]
+    assert set(schema["lod_rule"]["enum"]) == set(ingest.LOD_RULES)
+    assert set(schema["correction"]["enum"]) == set(group_tests.CORRECTIONS)
+    assert set(schema["convention"]["enum"]) == set(rmanova.CONVENTIONS)
+
+
+def test_one_off_override_gets_its_own_build_folder(config):
+    assert pipeline.effective_build_dir(config, {}) == "build"
+    assert pipeline.effective_build_dir(config, {"raw_dir": "/data/x"}) == "build"  # a location, not an analysis
+    assert pipeline.effective_build_dir(config, {"lod_rule": "lod", "seed": 3}) == "build/overrides/lod_rule-lod__seed-3"
+    assert pipeline.effective_build_dir({**config, "build_dir": "b"}, {"build_dir": "b", "seed": 3}) == "b"
+
+
+def _dry_run(*args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--printshellcmds", *args],
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "MBPM_PROJECT_ROOT": str(ROOT)})
+
+
+def test_snakemake_refuses_an_unknown_config_key():
+    out = _dry_run("--config", "levene_centre=median")
+    assert out.returncode != 0
+    assert "unknown parameter 'levene_centre': did you mean 'levene_center'?" in out.stdout + out.stderr
+
+
+def test_snakemake_builds_a_one_off_override_in_its_own_folder(tmp_path):
+    out = _dry_run("--config", "lod_rule=lod")
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    assert "building into build/overrides/lod_rule-lod/" in text
+    outputs = re.findall(r"^\s+output: (.*)$", text, re.M)
+    assert outputs and all(o.startswith("build/overrides/lod_rule-lod/") for line in outputs for o in line.split(", "))
+    assert "build/overrides/lod_rule-lod/figures/fig1_flow.svg" in text  # figures inside the folder too
+
+
+# --- executed notebooks: no run-dependent noise ---------------------------------------------------------------------
+
+def test_normalize_executed_strips_times_random_ids_and_machine_paths(tmp_path, monkeypatch):
+    import nbformat
+
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(tmp_path))
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x = 1", metadata={
+        "tags": ["injected-parameters"], "papermill": {"start_time": "2026-01-01T00:00:00", "duration": 0.1,
+                                                       "status": "completed", "exception": False}})
+    shown = nbformat.v4.new_code_cell("res.save()", outputs=[nbformat.v4.new_output(
+        "execute_result", data={"text/plain": f"PosixPath('{tmp_path}/build/results/x.json')"}, execution_count=1)],
+        metadata={"execution": {"iopub.status.busy": "2026-01-01T00:00:00Z"}})
+    nb.cells = [params, shown]
+    nb.metadata["papermill"] = {"start_time": "t", "end_time": "t", "duration": 3.2, "parameters": {"x": 1},
+                                "input_path": f"{tmp_path}/notebooks/x.ipynb",
+                                "output_path": f"{tmp_path}/build/notebooks/x.ipynb"}
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    pipeline.normalize_executed(path)
+    text = path.read_text()
+    assert str(tmp_path) not in text
+    for noise in ("start_time", "end_time", "duration", "iopub"):
+        assert noise not in text
+    out = nbformat.read(path, as_version=4)
+    assert out.metadata.papermill == {"parameters": {"x": 1}, "input_path": "notebooks/x.ipynb",
+                                      "output_path": "build/notebooks/x.ipynb"}
+    assert out.cells[0].id == "injected-parameters"
+    assert out.cells[1].outputs[0].data["text/plain"] == "PosixPath('build/results/x.json')"
+
+
+# --- Makefile ------------------------------------------------------------------------------------------------------
+
+def test_make_help_lists_every_target():
+    import subprocess
+
+    makefile = (ROOT / "Makefile").read_text()
+    phony = set(re.search(r"^\.PHONY:(.*)$", makefile, re.M).group(1).split())
+    shown = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True).stdout
+    listed = set(re.findall(r"^make ([\w-]+)", shown, re.M))
+    assert phony - listed == set(), f"`make help` does not list {sorted(phony - listed)}"
+
+
+def test_license_and_citation_agree_with_pyproject():
+    import tomllib
+
+    import yaml
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert {"cff-version", "message", "title", "authors"} <= set(cff) and cff["authors"]
+    assert cff["version"] == project["version"] and cff["license"] == "MIT"
+    assert "../shared" not in (ROOT / "CONTRIBUTING.md").read_text()  # self-contained
+
+
+def test_results_fragment_records_who_wrote_it_and_hand_runs_are_discarded(tmp_path, monkeypatch):
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(tmp_path))
+    monkeypatch.delenv(pipeline.PIPELINE_JOB_ENV, raising=False)
+    hand = Results("03_baseline", "build")
+    hand.add("t1.x", 1, "x")
+    assert hand.save() == Path("build/results/03_baseline.json")  # project-relative: no machine path shown
+    monkeypatch.setenv(pipeline.PIPELINE_JOB_ENV, "04_trial_rmanova")
+    job = Results("04_trial_rmanova", "build")
+    job.add("rm.x", 2, "x")
+    job.save()
+    origins = {p.stem: json.loads(p.read_text())["written_by"] for p in (tmp_path / "build" / "results").iterdir()}
+    assert origins == {"03_baseline": "hand run", "04_trial_rmanova": "pipeline"}
+    (tmp_path / "build" / "notebooks").mkdir()
+    (tmp_path / "build" / "notebooks" / "03_baseline.ipynb").write_text("{}")
+    (tmp_path / "build" / "results.json").write_text("{}")
+    found = pipeline.discard_hand_runs("build", ["03_baseline", "04_trial_rmanova"], ["build/results.json"])
+    assert found == ["03_baseline"]
+    assert sorted(p.name for p in (tmp_path / "build").rglob("*") if p.is_file()) == ["04_trial_rmanova.json"]

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -130,8 +131,9 @@ def test_changed_helper_reruns_its_importers_and_their_downstream_only(project, 
 
 
 def test_changed_parameter_reruns_the_notebooks_taking_it(project):
+    """With ``build_dir`` given, an override re-runs in that folder (without it: build/overrides/<slug>/)."""
     takers = {nb for nb in DOWNSTREAM if re.search(r"^seed\s*=", _source(nb), re.M)}
-    jobs = planned_jobs(project, "--config", "figures_dir=build/figures", "seed=1")
+    jobs = planned_jobs(project, "--config", "figures_dir=build/figures", "build_dir=build", "seed=1")
     expected = set().union(*(_downstream(nb) for nb in takers)) if takers else set()
     assert {j.removeprefix("notebook_") for j in jobs if j.startswith("notebook_")} == expected
 
@@ -145,3 +147,52 @@ def test_manuscript_and_privacy_checks_pass_on_this_build(project):
     assert out.returncode == 0, out.stdout[-6000:]
     skipped = [ln for ln in out.stdout.splitlines() if ln.startswith("SKIPPED")]
     assert all("quarto" in ln for ln in skipped), "\n".join(skipped)  # only the render, where Quarto is absent
+
+
+def test_figures_are_declared_outputs(project):
+    """05 writes exactly the figures the Snakefile declares (helpers.pipeline.FIGURES); a deleted one is rebuilt."""
+    from helpers import pipeline
+
+    written = sorted(p.name for p in (project / "build" / "figures").iterdir())
+    assert written == sorted(Path(f).name for f in pipeline.figure_files("05_discussion_figures", "build/figures"))
+    figure = project / "build" / "figures" / "fig3_forest.svg"
+    saved = figure.read_bytes()
+    figure.unlink()
+    try:
+        assert "notebook_05_discussion_figures" in planned_jobs(project, "--config", "figures_dir=build/figures")
+    finally:
+        figure.write_bytes(saved)
+
+
+def test_published_outputs_hold_no_machine_path_or_clock_time(project):
+    published = [*(project / "build" / "notebooks").glob("*.ipynb"), *(project / "build" / "supplementary").rglob("*.html")]
+    assert len(published) >= 6
+    for path in published:
+        text = path.read_text(encoding="utf-8")
+        assert str(project) not in text and str(ROOT) not in text, f"{path.name} holds a machine path"
+        if path.suffix == ".ipynb":
+            for noise in ('"start_time"', '"end_time"', '"duration"', '"iopub.'):
+                assert noise not in text, f"{path.name} holds {noise}"
+
+
+def test_headline_patterns_match_real_keys(project):
+    """Every headline pattern of the variants comparison matches a key this build produces."""
+    from helpers import variants
+
+    keys = set(json.loads((project / "build" / "results.json").read_text()))
+    for topic in variants.HEADLINE_PATTERNS:
+        for pattern in topic:
+            assert any(variants._pattern(pattern).match(k) for k in keys), f"{pattern} matches no results key"
+
+
+def test_two_clean_runs_in_two_folders_are_byte_identical(project, tmp_path_factory):
+    other = tmp_path_factory.mktemp("elsewhere") / "a" / "different" / "folder"
+    shutil.copytree(ROOT, other, ignore=IGNORE)
+    out = snakemake(other, "--config", "figures_dir=build/figures")
+    assert out.returncode == 0, out.stderr[-4000:]
+    files = [p.relative_to(project) for p in sorted((project / "build").rglob("*")) if p.is_file()
+             and p.parts[len(project.parts) + 1] in ("notebooks", "results", "supplementary", "tables", "figures")]
+    files += [Path("build/results.json"), Path("build/results_keys.csv")]
+    assert len(files) > 20
+    differ = [str(f) for f in files if (project / f).read_bytes() != (other / f).read_bytes()]
+    assert not differ, f"differ between two clean runs: {differ}"

@@ -152,3 +152,20 @@ def test_show_rows_follows_the_parameters_the_build_ran_with(planted_build, tmp_
     nb.metadata["papermill"] = {"parameters": {"show_rows": False, "build_dir": "build"}}
     nbformat.write(nb, nb_path)
     assert supplementary.build_show_rows(planted_build, params) is False  # what the notebooks ran with wins
+
+
+def test_supplementary_embeds_the_variants_comparison_and_no_clock_time(planted_build, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
+    (planted_build / "variants").mkdir()
+    (planted_build / "variants" / "comparison.md").write_text(
+        "- **holm**: 1 of 2 headline statistics differ from `default`.\n\n"
+        "| statistic | default | holm | differs | flags |\n|---|---:|---:|---|---|\n"
+        "| `rm.x.p` | 0.040 | 0.060 | yes | p crosses α: holm |\n")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    first = supplementary.build_supplementary(planted_build, tmp_path / "a", raw_dir=raw, show_rows=False)
+    text = first.read_text(encoding="utf-8")
+    assert '<h2 id="variants">Analysis variants</h2>' in text and "p crosses α: holm" in text
+    assert "1970-01-02 00:00:00 UTC (SOURCE_DATE_EPOCH)" in text
+    second = supplementary.build_supplementary(planted_build, tmp_path / "b", raw_dir=raw, show_rows=False)
+    assert second.read_bytes() == first.read_bytes()

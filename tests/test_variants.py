@@ -47,7 +47,7 @@ def test_variant_file_is_read(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
-    ("unknown_key", "overrides:\n  lod_rule: sqrt2\n", "['lod_rule'] are not in config/params.yaml"),
+    ("unknown_key", "overrides:\n  sed: 2\n", "unknown parameter 'sed': did you mean 'seed'?"),
     ("moves_build", "overrides:\n  build_dir: elsewhere\n", "build_dir"),
     ("bad_yaml", "overrides: [\n", "not valid YAML"),
     ("extra_key", "overrides: {}\nseed: 3\n", "'description' and 'overrides' only"),
@@ -136,14 +136,53 @@ def test_compare_reports_each_variant_and_tabulates_the_ok_ones(tmp_path, monkey
 
     with open(tmp_path / "build" / "variants" / "comparison.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["key", "description", "default", "holm", "differs"]  # reference first, stale excluded
+    # reference first, stale excluded; the row that differs first
+    assert list(rows[0]) == ["key", "description", "default", "holm", "differs", "flags"]
+    assert [r["key"] for r in rows] == ["rm.biomarker.p", "rm.biomarker.f"]
     by_key = {r["key"]: r for r in rows}
     assert set(by_key) == {"rm.biomarker.f", "rm.biomarker.p"}  # headline keys only
     assert float(by_key["rm.biomarker.p"]["holm"]) == 2e-7 and by_key["rm.biomarker.p"]["differs"] == "yes"
     assert by_key["rm.biomarker.f"]["differs"] == ""
     text = md.read_text()
     assert "| broken | **failed**: 03_baseline: KeyError: 'bdi_total'" in text
-    assert "`correction=\"holm\"`" in text and "| `rm.biomarker.p` | 1.00e-07 | 2.00e-07 | yes |" in text
+    assert "`correction=\"holm\"`" in text
+    assert "| `rm.biomarker.p` | about rm.biomarker.p | 1.00e-07 | 2.00e-07 | yes |  |" in text
+    assert "- **holm**: 1 of 2 headline statistics differ from `default`. No p-value crosses α" in text
+
+
+def test_comparison_includes_robustness_keys_and_flags_conclusions_that_change(tmp_path, monkeypatch):
+    """The real key shapes (robust.survives.<finding>.<check>, robust.p.<finding>.<check>): a p crossing alpha and
+    a finding that flips are flagged, named in the variant's summary, and come first."""
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(ROOT))
+    keys = {"robust.p.oxytocin_mbpm.mixedlm": (0.029, 0.065), "robust.survives.oxytocin_mbpm.mixedlm": (1, 0),
+            "robust.p.il1b_wl.log": (0.0026, 0.0031), "robust.survives.il1b_wl.log": (1, 1),
+            "rm.n": (28, 28), "t1.age.p": (0.07, 0.04)}
+    _build(tmp_path, "default", {k: v[0] for k, v in keys.items()})
+    _build(tmp_path, "raw_concentrations", {k: v[1] for k, v in keys.items()})
+    vs = [variants.Variant("default"), variants.Variant("raw_concentrations", "pg/mL", {"log_transform": False})]
+    md, _ = variants.compare(str(tmp_path / "build"), variants=vs, pending={})
+    with open(md.parent / "comparison.csv", newline="") as fh:
+        rows = {r["key"]: r for r in csv.DictReader(fh)}
+    assert set(keys) == set(rows)  # every robustness key is a headline row
+    assert rows["robust.p.oxytocin_mbpm.mixedlm"]["flags"] == "p crosses α: raw_concentrations"
+    assert rows["t1.age.p"]["flags"] == "p crosses α: raw_concentrations"
+    assert rows["robust.survives.oxytocin_mbpm.mixedlm"]["flags"] == "finding flips: raw_concentrations"
+    assert rows["robust.p.il1b_wl.log"]["flags"] == "" and rows["robust.p.il1b_wl.log"]["differs"] == "yes"
+    assert rows["robust.survives.il1b_wl.log"]["differs"] == "" and rows["rm.n"]["differs"] == ""
+    order = list(rows)
+    assert set(order[:4]) == {"robust.p.oxytocin_mbpm.mixedlm", "robust.survives.oxytocin_mbpm.mixedlm",
+                              "robust.p.il1b_wl.log", "t1.age.p"}  # the differing rows first
+    text = md.read_text()
+    summary = next(ln for ln in text.splitlines() if ln.startswith("- **raw_concentrations**"))
+    assert "4 of 6 headline statistics differ" in summary
+    assert "p crosses α = 0.05 (2)" in summary and "`robust.p.oxytocin_mbpm.mixedlm` 0.029 → 0.065" in summary
+    assert "findings that flip (1): `robust.survives.oxytocin_mbpm.mixedlm` 1 → 0" in summary
+
+
+def test_headline_patterns_match_multi_segment_keys():
+    assert variants.headline_keys({"robust.survives.oxytocin_mbpm.mixedlm", "robust.survives.x"}) == [
+        "robust.survives.oxytocin_mbpm.mixedlm"]
+    assert variants._pattern("robust.**").match("robust.a.b.c") and not variants._pattern("robust.**").match("robust")
 
 
 def test_compare_is_deterministic(tmp_path, monkeypatch):
@@ -199,12 +238,22 @@ def test_main_build_plans_no_variant_job(tmp_path):
 
 # --- Snakemake runs on stub notebooks (orchestration) ------------------------------------------------------------
 
+# seed 1 (the variant seed_one): the notebook writes a marker file when it starts, then waits for a release file the
+# test creates: the test interrupts the run at a known point, with no timing window.
 STUB = '''import time
+from pathlib import Path
 from helpers import io
 res = io.Results("{nb}", build_dir)
 if seed == 13 and "{nb}" == "03_baseline":
     raise ValueError("seed 13 is unlucky")
-time.sleep(delay if seed == 1 else 0)
+if seed == 1:
+    Path(io.project_path("started-seed_one-{nb}")).touch()
+    while not Path(io.project_path("release-seed_one")).exists():
+        time.sleep(0.05)
+if Path(io.project_path("block-{nb}")).exists():  # the same, for any build: blocks while the file exists
+    Path(io.project_path("started-{nb}")).touch()
+    while Path(io.project_path("block-{nb}")).exists():
+        time.sleep(0.05)
 res.add("rm.stub_{short}.f", seed * {k} + 0.5, "a statistic that depends on the seed")
 res.add("rm.stub_{short}.p", {k} / 100, "a statistic that does not")
 res.save()
@@ -212,12 +261,15 @@ res.save()
 
 
 def _stub_notebook(path: Path, nb: str, params: dict) -> None:
-    params = {**params, "seed": params.get("seed", 20250101), "delay": 0.0}
+    from helpers import pipeline
+
+    params = {**params, "seed": params.get("seed", 20250101)}
     head = "".join(f"{k} = {v!r}\n" for k, v in params.items())
     body = STUB.format(nb=nb, short=nb[:2], k=int(nb[:2]))
-    if nb == "05_discussion_figures":
+    if nb in pipeline.FIGURES:  # the declared figure files (Snakemake checks they are written)
         body += "from pathlib import Path\nPath(io.project_path(figures_dir)).mkdir(parents=True, exist_ok=True)\n"
-        body += "(io.project_path(figures_dir) / 'fig.txt').write_text(str(seed))\n"
+        for fig in pipeline.figure_files(nb, "."):
+            body += f"(io.project_path(figures_dir) / {Path(fig).name!r}).write_text(str(seed))\n"
     cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": head, "outputs": [],
               "execution_count": None},
              {"cell_type": "code", "metadata": {}, "source": body, "outputs": [], "execution_count": None}]
@@ -239,13 +291,12 @@ def stub_project(tmp_path):
         _stub_notebook(project / "notebooks" / f"{nb}.ipynb", nb,
                        pipeline.notebook_parameters(ROOT / "notebooks" / f"{nb}.ipynb"))
     params = yaml.safe_load((project / "config" / "params.yaml").read_text())
-    params["delay"] = 0.0
     (project / "config" / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.rmtree(project / "config" / "variants")
     (project / "config" / "variants").mkdir()
 
     _add_variant(project, "default", {})
-    _add_variant(project, "seed_one", {"seed": 1, "delay": 2.0})
+    _add_variant(project, "seed_one", {"seed": 1})
     return project
 
 
@@ -266,7 +317,7 @@ def _statuses(project) -> dict[str, tuple[str, str]]:
 
 
 def _planned(project) -> set[str]:
-    out = _snakemake(project, "--dry-run", "--cores", "1", "--quiet", "rules", "--", "variants")
+    out = _snakemake(project, "--dry-run", "--rerun-incomplete", "--cores", "1", "--quiet", "rules", "--", "variants")
     assert out.returncode == 0, out.stderr[-3000:]
     return set(re.findall(r"^(variant__\w+)\s+\d+\s*$", out.stdout + out.stderr, re.M))
 
@@ -284,20 +335,27 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     done = variants_dir / "default" / "results.json"
     env = {**os.environ, "MBPM_PROJECT_ROOT": str(stub_project)}
 
-    # 1. run on one core, the default variant first (--prioritize), and kill Snakemake once it is complete
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--keep-going", "--rerun-incomplete",
+    # 1. run on two cores; seed_one's first notebook blocks one of them (until the test releases it) while the other
+    # runs the default variant first (--prioritize). Interrupt once both have happened: seed_one cannot finish.
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going", "--rerun-incomplete",
            "--prioritize", str(done.relative_to(stub_project)), "--", "variants"]
     log = stub_project / "killed-run.log"
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=stub_project, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     finished_default = re.compile(r"Finished jobid: \d+ \(Rule: variant__default__results\)")
+    started = stub_project / "started-seed_one-01_ingest"
+
+    def ready():
+        return started.exists() and finished_default.search(log.read_text())
+
     try:
-        deadline = time.monotonic() + 400
-        while not finished_default.search(log.read_text()) and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert finished_default.search(log.read_text()), "the first variant did not finish"
-        time.sleep(1.0)  # seed_one's first job is under way (each of its notebooks sleeps 2 s)
+        # wait for two events (not a timing window): seed_one's first notebook has started (it then blocks) and
+        # Snakemake has recorded the default variant as finished
+        deadline = time.monotonic() + 600
+        while not ready() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready(), "seed_one did not start or default did not finish:\n" + log.read_text()[-3000:]
         # Ctrl-C, to Snakemake and its running job. Not SIGTERM: Snakemake 9.27's SIGTERM handler takes the
         # scheduler's non-reentrant lock, which the interrupted main thread may be holding (a rare deadlock).
         os.killpg(proc.pid, signal.SIGINT)
@@ -310,7 +368,8 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert not (variants_dir / "seed_one" / "results.json").exists(), "killed too late"
+    (stub_project / "release-seed_one").touch()  # the re-run below must not block
+    assert not (variants_dir / "seed_one" / "results.json").exists()
     status = _statuses_after_compare(stub_project)
     assert status["default"] == ("ok", "") and status["seed_one"][0] == "incomplete"
 
@@ -332,12 +391,12 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     assert "unlucky" in out.stdout and "seed 13 is unlucky" in out.stdout
 
     # outputs: figures inside the variant folder; the failed variant has no results file, its upstream is kept
-    assert (variants_dir / "seed_one" / "figures" / "fig.txt").read_text() == "1"
+    assert (variants_dir / "seed_one" / "figures" / "fig1_flow.svg").read_text() == "1"
     assert not (variants_dir / "unlucky" / "results.json").exists()
     assert (variants_dir / "unlucky" / "results" / "02_scoring.json").exists()
     with open(variants_dir / "comparison.csv", newline="") as fh:
         rows = {r["key"]: r for r in csv.DictReader(fh)}
-    assert list(next(iter(rows.values()))) == ["key", "description", "default", "seed_one", "differs"]
+    assert list(next(iter(rows.values()))) == ["key", "description", "default", "seed_one", "differs", "flags"]
     assert float(rows["rm.stub_03.f"]["seed_one"]) == 3.5 and rows["rm.stub_03.f"]["differs"] == "yes"
     assert rows["rm.stub_03.p"]["differs"] == ""
     assert "seed 13 is unlucky" in (variants_dir / "comparison.md").read_text()
@@ -362,3 +421,117 @@ def test_cluster_code_path_with_generic_cluster_executor(stub_project):
     assert set(_statuses_after_compare(stub_project).values()) == {("ok", "")}
     nothing = _snakemake(stub_project, "--profile", "profiles/local-cluster", "--dry-run", "--", "variants")
     assert "Nothing to be done" in nothing.stdout + nothing.stderr
+
+
+# --- the main build through `mbpm run` (what `make report` calls), on the stub notebooks ------------------------
+
+def _mbpm_run(project, *args, **kw):
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
+    return subprocess.run([sys.executable, "-m", "helpers", "run", "--cores", "2", *args], cwd=project, env=env,
+                          capture_output=True, text=True, **kw)
+
+
+def _build_bytes(project) -> dict[str, bytes]:
+    build = project / "build"
+    keep = [*build.glob("notebooks/*.ipynb"), *build.glob("results/*.json"), build / "results.json",
+            *build.glob("supplementary/**/*.html"), *(project / "figures").glob("*")]
+    return {str(p.relative_to(project)): p.read_bytes() for p in sorted(keep) if p.is_file()}
+
+
+@pytest.mark.notebooks
+def test_failed_run_sticks_and_a_killed_run_recovers(stub_project, tmp_path):
+    """A failing notebook: one clear block, the executed notebook kept, results.json and the supplementary removed,
+    and the next run fails again naming it (never "nothing to be done"). A notebook's fragment from a hand run is
+    discarded. A run killed with SIGKILL in the middle of a notebook: the next plain run finishes, and its outputs
+    are byte-identical to a clean run's in another folder."""
+    clean = tmp_path / "clean"
+    shutil.copytree(stub_project, clean)
+    first = _mbpm_run(clean)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert re.search(r"^notebook 01_ingest\s+started$", first.stderr, re.M)
+    assert re.search(r"^notebook 05_discussion_figures\s+done in \d+\.\d s$", first.stderr, re.M)
+    assert re.search(r"^pipeline finished in \d+\.\d s$", first.stderr, re.M)
+    assert "SNAKEMAKE" not in first.stderr and "Select jobs" not in first.stderr  # no banner, no bookkeeping
+    reference = _build_bytes(clean)
+    assert "build/results.json" in reference and "figures/fig1_flow.svg" in reference
+
+    # 1. a failing notebook (seed 13 breaks 03_baseline), in the default build folder
+    project = stub_project
+    assert _mbpm_run(project).returncode == 0
+    for attempt in range(2):
+        run = _mbpm_run(project, "--config", "build_dir=build", "seed=13")
+        assert run.returncode != 0
+        assert re.search(r"^notebook 03_baseline\s+FAILED after", run.stderr, re.M), run.stderr[-3000:]
+        assert re.search(r"^  cell:     In \[\d+\]$", run.stderr, re.M)
+        assert "  error:    ValueError: seed 13 is unlucky" in run.stderr
+        assert "  log:      build/logs/03_baseline.log" in run.stderr
+        assert "  notebook: build/failed/03_baseline.ipynb" in run.stderr
+        assert "pipeline FAILED" in run.stderr and "(03_baseline)" in run.stderr
+        assert "Nothing to be done" not in run.stderr + run.stdout
+        kept = json.loads((project / "build" / "failed" / "03_baseline.ipynb").read_text())
+        assert any(o.get("ename") == "ValueError" for c in kept["cells"] for o in c.get("outputs", []))
+        for stale in ("build/results.json", "build/results_keys.csv", "build/supplementary/index.html"):
+            assert not (project / stale).exists(), f"{stale} survived a failed run (attempt {attempt + 1})"
+
+    # 2. the defaults again: everything rebuilt, the failure record cleared
+    run = _mbpm_run(project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not (project / "build" / "failed" / "03_baseline.ipynb").exists()
+    assert _build_bytes(project) == reference
+
+    # 3. a hand run (JupyterLab) wrote 04's fragment: discarded, 04 re-runs
+    fragment = project / "build" / "results" / "04_trial_rmanova.json"
+    doc = json.loads(fragment.read_text())
+    fragment.write_text(json.dumps({**doc, "values": {**doc["values"], "rm.stub_04.f": 99.0},
+                                    "written_by": "hand run"}))
+    run = _mbpm_run(project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "came from a hand run (JupyterLab), not the pipeline: 04_trial_rmanova re-runs" in run.stderr
+    assert re.search(r"^notebook 04_trial_rmanova\s+done", run.stderr, re.M)
+    assert _build_bytes(project) == reference
+
+    # 4. SIGKILL to Snakemake while 02_scoring runs (it blocks until the test removes the block file)
+    paths_py = project / "src" / "helpers" / "paths.py"  # every notebook depends on it: the whole chain re-runs
+    paths_py.write_text(paths_py.read_text() + "\n# edited by the test\n")
+    block, started = project / "block-02_scoring", project / "started-02_scoring"
+    block.touch()
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--rerun-incomplete"], cwd=project,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), "02_scoring never started"
+        os.killpg(proc.pid, signal.SIGKILL)  # Snakemake and its jobs, no chance to clean up
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    block.unlink()
+    assert not (project / "build" / "results.json").exists()  # invalidated when 02 started
+    run = _mbpm_run(project)  # a plain run: stale Snakemake lock and incomplete files are handled
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "cleared the lock an interrupted run left behind" in run.stderr
+    assert _build_bytes(project) == reference
+
+
+def test_second_concurrent_run_is_refused_without_advice_to_unlock(stub_project):
+    from helpers import runner
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from helpers import runner; "
+                               "lock = runner.acquire_lock(Path(sys.argv[1]), 'make report'); "
+                               "print('locked', flush=True); time.sleep(600)", str(stub_project)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"  # blocks until the holder has the lock
+        run = _mbpm_run(stub_project, timeout=120)
+        assert run.returncode == 2
+        assert "another run is in progress" in run.stderr and f"PID {holder.pid}" in run.stderr
+        assert "unlock" not in run.stderr.lower()
+    finally:
+        holder.kill()
+        holder.wait()
+    lock = runner.acquire_lock(stub_project, "test")  # the holder died (SIGKILL): its lock went with it
+    lock.close()

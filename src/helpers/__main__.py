@@ -1,9 +1,10 @@
-"""Command line: ``python -m helpers <command>`` (also installed as ``mbpm``).
+"""The ``mbpm`` command line (also ``python -m helpers``): the report's pipeline steps.
 
-Commands: ``synth`` (write a synthetic study), ``execute`` (run one notebook with papermill), ``merge-results``,
-``supplementary`` (HTML supplementary with nbconvert), ``render`` (Quarto manuscript, or a clear message), ``deps``
-(the helper files a notebook depends on), ``diff`` (what changed between two builds), ``snapshot`` (keep the build
-as the default base of ``diff``).
+Commands: ``run`` (the pipeline under Snakemake: what ``make report`` calls), ``execute`` (one notebook with
+papermill, as a pipeline job), ``merge-results``, ``supplementary`` (HTML supplementary with nbconvert), ``render``
+(Quarto manuscript, or a clear message), ``deps`` (the helper files a notebook depends on), ``synth`` (write a
+synthetic study), ``variants`` (list the analysis variants, or compare their results), ``diff`` (what changed
+between two builds), ``snapshot`` (keep the build as the default base of ``diff``).
 """
 
 from __future__ import annotations
@@ -19,20 +20,34 @@ def main(argv: list[str] | None = None) -> int:
         from helpers import synthetic
 
         return synthetic.cli(argv[1:]) or 0
-    if argv and argv[0] in ("diff", "snapshot"):  # what changed between two builds (issue 14)
+    if argv and argv[0] in ("diff", "snapshot"):  # what changed between two builds
         from helpers import diff
 
         return (diff.cli if argv[0] == "diff" else diff.snapshot_cli)(argv[1:])
+    if argv and argv[0] == "run":
+        from helpers import runner
 
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+        return runner.main(argv[1:])
+    if argv and argv[0] == "variants":
+        from helpers import variants
+
+        return variants.main(argv[1:])
+
+    parser = argparse.ArgumentParser(prog="mbpm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("synth", help="write a synthetic study (see `python -m helpers synth --help`)")
-    sub.add_parser("diff", help="what changed between two builds (see `python -m helpers diff --help`)")
+    sub.add_parser("run", help="run the pipeline (Snakemake), as `make report` does (see `mbpm run --help`)")
+    sub.add_parser("synth", help="write a synthetic study (see `mbpm synth --help`)")
+    sub.add_parser("variants", help="list or compare the analysis variants (see `mbpm variants --help`)")
+    sub.add_parser("diff", help="what changed between two builds (see `mbpm diff --help`)")
     sub.add_parser("snapshot", help="keep the current build as the default BASE of `diff`")
-    p = sub.add_parser("execute", help="execute a notebook with papermill")
+    p = sub.add_parser("execute", help="execute a notebook with papermill (a pipeline job)")
     p.add_argument("notebook")
     p.add_argument("output")
     p.add_argument("--params-json", default="{}", help="parameters as a JSON object")
+    p.add_argument("--log", default=None, help="write the job's output here (the terminal gets progress lines)")
+    p.add_argument("--invalidates", nargs="*", default=[], metavar="FILE",
+                   help="files built from this notebook's outputs: deleted before it starts")
+    p.add_argument("--failed-dir", default=None, help="where a failed executed notebook is kept (build/failed)")
     p = sub.add_parser("merge-results", help="merge build/results/*.json into build/results.json")
     p.add_argument("fragments", nargs="+")
     p.add_argument("--out-json", required=True)
@@ -52,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from helpers import pipeline
 
     if args.command == "execute":
-        pipeline.execute(args.notebook, args.output, json.loads(args.params_json))
+        return pipeline.run_job(args.notebook, args.output, json.loads(args.params_json), log=args.log,
+                                invalidates=args.invalidates, failed_dir=args.failed_dir)
     elif args.command == "merge-results":
         from helpers.io import merge_results
 

@@ -22,7 +22,7 @@ and numpy compare pixels. Written here by hand, because no well-kept library doe
 correspond, splitting article paragraphs into sentences (rule-based: nltk's splitter needs a model download), the
 conclusion flags and the report pages.
 
-Command line: ``python -m helpers diff [--base BASE] [--new build] [--variant NAME]``; see :func:`cli`.
+Command line: ``mbpm diff [--base BASE] [--new build] [--variant NAME]``; see :func:`cli`.
 """
 
 from __future__ import annotations
@@ -1006,7 +1006,7 @@ def default_base(variant: str | None) -> str:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers diff", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mbpm diff", description=__doc__.splitlines()[0])
     parser.add_argument("--base", default=None, help="build folder or git ref (default: build/previous, else HEAD; "
                                                      "with --variant: build)")
     parser.add_argument("--new", default="build", help="build folder of the revision (default: build)")
@@ -1069,7 +1069,7 @@ def rotate(build_dir: str | Path = "build", last: str | Path = LAST_DIR, previou
 
 
 def snapshot_cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers snapshot",
+    parser = argparse.ArgumentParser(prog="mbpm snapshot",
                                      description="keep the current build as the default BASE of `make diff`")
     parser.add_argument("--build", default="build")
     parser.add_argument("--to", default=SNAPSHOT_DIR)

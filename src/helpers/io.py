@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -86,11 +87,24 @@ class Results:
         return self.build_dir / "results" / f"{self.notebook}.json"
 
     def save(self) -> Path:
-        """Write this notebook's fragment: ``{"values": {...}, "descriptions": {...}}`` with sorted keys."""
+        """Write this notebook's fragment: ``{"values": {...}, "descriptions": {...}, "written_by": ...}`` with
+        sorted keys; returns its path, project-relative when inside the project (no machine path is displayed).
+
+        ``written_by`` is ``pipeline`` in a pipeline job and ``hand run`` otherwise (JupyterLab): the pipeline
+        discards a hand run's fragment and re-runs that notebook (helpers.pipeline.discard_hand_runs).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"notebook": self.notebook, "values": self.values, "descriptions": self.descriptions}
+        origin = "pipeline" if os.environ.get("MBPM_PIPELINE_JOB") else "hand run"
+        doc = {"notebook": self.notebook, "values": self.values, "descriptions": self.descriptions,
+               "written_by": origin}
         self.path.write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        return self.path
+        if origin == "hand run":
+            print(f"Hand run: {self.notebook}'s results were saved for you to inspect; the pipeline does not use them "
+                  f"(the next `make report` re-runs {self.notebook} with config/params.yaml).")
+        try:
+            return self.path.relative_to(project_root())
+        except ValueError:
+            return self.path
 
 
 def merge_results(fragments: list[str | Path], out_json: str | Path, out_csv: str | Path) -> dict[str, Any]:

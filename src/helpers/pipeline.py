@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import glob
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -136,6 +138,23 @@ def helper_files(notebook: str | Path) -> list[str]:
     return [str(p) for p in helper_closure(notebook_imports(notebook))]
 
 
+# --- declared outputs -------------------------------------------------------------------------------------------
+
+# The publication figures each notebook writes into ``figures_dir`` (helpers.figures.save_figure: SVG + PNG each).
+# The Snakefile declares them as the notebook's outputs: a deleted figure is rebuilt, `make clean` removes them, and
+# the manuscript's render can take them as inputs. tests/test_pipeline_run.py checks 05 writes exactly these.
+FIGURES = {
+    "05_discussion_figures": ["fig1_flow", "fig2_trajectories", "fig3_forest", "fig4_change_change"],
+}
+FIGURE_FORMATS = ("svg", "png")
+
+
+def figure_files(notebook: str, figures_dir: str) -> list[str]:
+    """The figure files ``notebook`` writes into ``figures_dir``, as paths for Snakemake."""
+    folder = str(figures_dir).rstrip("/")
+    return [f"{folder}/{name}.{ext}" for name in FIGURES.get(notebook, []) for ext in FIGURE_FORMATS]
+
+
 # --- parameters -------------------------------------------------------------------------------------------------
 
 def notebook_parameters(notebook: str | Path) -> dict:
@@ -187,23 +206,216 @@ def ensure_kernel(name: str = KERNEL_NAME) -> str:
     return name
 
 
+# Set in the environment of every notebook the pipeline executes (the kernel inherits it), so helpers can tell a
+# pipeline job from a hand run in JupyterLab.
+PIPELINE_JOB_ENV = "MBPM_PIPELINE_JOB"
+
+
 def execute(notebook: str | Path, output: str | Path, parameters: dict, kernel: str = KERNEL_NAME) -> Path:
-    """Execute ``notebook`` with papermill into ``output``, in the notebooks folder, with ``parameters``."""
+    """Execute ``notebook`` with papermill into ``output``, in the notebooks folder, with ``parameters``.
+
+    The executed notebook is then made reproducible (:func:`normalize_executed`): no timestamps, durations, random
+    cell ids or absolute paths, so two runs of the same inputs give byte-identical files.
+    """
     import papermill
 
     ensure_kernel(kernel)
     notebook, output = project_path(notebook), project_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(notebook),
-        str(output),
-        parameters=parameters,
-        kernel_name=kernel,
-        cwd=str(notebook.parent),
-        progress_bar=sys.stderr.isatty(),
-        log_output=not sys.stderr.isatty(),
-    )
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(notebook.parent),
+            progress_bar=False,
+            log_output=True,
+        )
+    finally:
+        if output.is_file():
+            normalize_executed(output)
     return output
+
+
+# Metadata papermill and nbclient write that changes from run to run (wall-clock times and durations).
+RUN_DEPENDENT_KEYS = {"start_time", "end_time", "duration"}
+
+
+def _relative_text(value, root: str):
+    """``value`` (str, list of str or a dict of them, as in notebook outputs) with ``root/`` removed."""
+    if isinstance(value, str):
+        return value.replace(root + "/", "").replace(root, ".")
+    if isinstance(value, list):
+        return [_relative_text(v, root) for v in value]
+    if isinstance(value, dict):
+        return {k: _relative_text(v, root) for k, v in value.items()}
+    return value
+
+
+def normalize_executed(path: str | Path) -> Path:
+    """Strip run-dependent noise from an executed notebook, in place.
+
+    Removes papermill's start/end times and durations (notebook and cells) and nbclient's per-cell ``execution``
+    timings; makes papermill's input/output paths project-relative; gives the cells papermill inserts (injected
+    parameters, error marker) and source cells without an id ids derived from their position instead of random
+    ones; and writes the project root out of every output (e.g. a displayed ``PosixPath``), so no machine path is
+    published. Written by hand:
+    papermill has no reproducible-output mode (its ``--report-mode`` hides inputs, not timestamps).
+    """
+    import nbformat
+
+    path = Path(path)
+    root = str(project_root())
+    nb = nbformat.read(str(path), as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    for key in RUN_DEPENDENT_KEYS:
+        meta.pop(key, None)
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            p = Path(meta[key])
+            meta[key] = str(p.relative_to(root)) if p.is_absolute() and p.is_relative_to(root) else str(p)
+    source = project_path(meta["input_path"]) if meta.get("input_path") else None
+    source_ids = set()
+    if source is not None and source.is_file():
+        source_ids = {c.get("id") for c in json.loads(source.read_text(encoding="utf-8")).get("cells", [])}
+    for index, cell in enumerate(nb.cells):
+        cell.metadata.pop("execution", None)
+        for key in RUN_DEPENDENT_KEYS:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell["id"] = "injected-parameters"
+        elif "papermill-error-cell-tag" in tags:
+            cell["id"] = f"papermill-error-{index}"
+        elif cell.get("id") not in source_ids:  # a random id nbformat gave a source cell that had none
+            cell["id"] = f"cell-{index}"
+        for output in cell.get("outputs", []):
+            for field in ("text", "data", "traceback", "evalue"):
+                if field in output:
+                    output[field] = _relative_text(output[field], root)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _say(message: str) -> None:
+    """One progress or failure message on the terminal (stderr), in a single write so parallel jobs don't mix."""
+    stream = _TERMINAL or sys.stderr
+    stream.write(message.rstrip("\n") + "\n")
+    stream.flush()
+
+
+_TERMINAL = None  # the terminal's stderr while a job's own stderr goes to its log (see run_job)
+
+
+def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: str | Path | None = None,
+            invalidates: list[str] | None = None, failed_dir: str | Path | None = None) -> int:
+    """A pipeline job: execute one notebook, with a progress line when it starts and ends, and one clear block when
+    it fails. Returns an exit code.
+
+    * ``invalidates``: files built from this notebook's outputs (results.json, the supplementary, ...). They are
+      deleted before the notebook starts, so a run that fails or is killed from here on never leaves a build that
+      looks current: the next run must rebuild them (Snakemake does not re-create missing intermediate files while
+      the final ones look up to date).
+    * ``log``: everything the job prints (papermill's cell-by-cell log, the kernel's stderr) goes there; the
+      terminal only gets the progress lines.
+    * ``failed_dir``: on an error the executed notebook (outputs up to the failing cell) is copied there, with a
+      one-line JSON record, before Snakemake deletes the job's outputs; a later success removes both.
+    """
+    import logging
+    import signal
+    import time
+
+    global _TERMINAL
+    name = Path(notebook).stem
+    output = project_path(output)
+    build = _shown(output.parent.parent)
+    label = name if build == "build" else f"{name} ({build})"
+    for stale in invalidates or []:
+        target = project_path(stale)
+        if target.is_file():
+            target.unlink()
+    failed = project_path(failed_dir) if failed_dir else output.parent.parent / "failed"
+    log_path = project_path(log) if log else None
+    if log_path:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        _TERMINAL = os.fdopen(os.dup(2), "w")
+        log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (kept open for the job's life)
+        os.dup2(log_file.fileno(), 2)  # this process's and the kernel's stderr -> the log
+        sys.stderr = log_file
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    os.environ[PIPELINE_JOB_ENV] = name
+    _say(f"notebook {label:<24} started")
+    start = time.monotonic()
+    interrupted = []
+
+    def on_interrupt(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        execute(notebook, output, parameters)
+    except KeyboardInterrupt:
+        return _interrupted(label, time.monotonic() - start)
+    except Exception as exc:  # noqa: BLE001 (every failure gets the same clear block)
+        seconds = time.monotonic() - start
+        if interrupted:  # Ctrl-C: the kernel may die of it first (DeadKernelError); still an interruption
+            return _interrupted(label, seconds)
+        record = failure_record(label, exc, output, failed, log_path)
+        print(f"{record['error']}", file=sys.stderr)  # last line of the log: what helpers.variants reports
+        _say(failure_block(record, seconds))
+        return 1
+    for leftover in (failed / f"{name}.ipynb", failed / f"{name}.json"):
+        leftover.unlink(missing_ok=True)
+    _say(f"notebook {label:<24} done in {time.monotonic() - start:.1f} s")
+    return 0
+
+
+def _interrupted(label: str, seconds: float) -> int:
+    print("KeyboardInterrupt: the job was interrupted (Ctrl-C); it re-runs next time", file=sys.stderr)  # the log
+    _say(f"notebook {label:<24} interrupted after {seconds:.1f} s (it re-runs next time)")
+    return 130
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the project root when inside it (what messages print)."""
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
+
+
+def failure_record(name: str, exc: BaseException, output: Path, failed: Path, log: Path | None) -> dict:
+    """What failed, where: written to ``<failed>/<name>.json`` beside the kept executed notebook."""
+    from papermill.exceptions import PapermillExecutionError
+
+    record = {"notebook": name, "cell": None, "error": f"{type(exc).__name__}: {exc}".strip(),
+              "log": _shown(log) if log else None, "executed": None}
+    if isinstance(exc, PapermillExecutionError):
+        record["cell"] = exc.exec_count
+        record["error"] = f"{exc.ename}: {exc.evalue}"
+    record["error"] = record["error"].splitlines()[0][:500] if record["error"] else type(exc).__name__
+    failed.mkdir(parents=True, exist_ok=True)
+    if output.is_file():
+        shutil.copyfile(output, failed / output.name)
+        record["executed"] = _shown(failed / output.name)
+    (failed / f"{output.stem}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return record
+
+
+def failure_block(record: dict, seconds: float | None = None) -> str:
+    """The block a person reads when a notebook fails: which notebook, which cell, the exception, where to look."""
+    after = f" after {seconds:.1f} s" if seconds is not None else ""
+    lines = [f"notebook {record['notebook']:<24} FAILED{after}"]
+    if record.get("cell") is not None:
+        lines.append(f"  cell:     In [{record['cell']}]")
+    lines.append(f"  error:    {record['error']}")
+    if record.get("log"):
+        lines.append(f"  log:      {record['log']}")
+    if record.get("executed"):
+        lines.append(f"  notebook: {record['executed']} (executed up to the error; open it in JupyterLab)")
+    return "\n".join(lines)
 
 
 # --- rendering (in helpers.render; these names stay importable from here) ------------------------------------------
@@ -231,3 +443,88 @@ def summary(build_dir: str | Path = "build") -> str:
 def params_json(notebook: str | Path, config: dict) -> str:
     """The notebook's parameters as compact JSON (for the Snakemake shell command)."""
     return json.dumps(parameters_for(notebook, config), sort_keys=True, separators=(",", ":"))
+
+
+def discard_hand_runs(build: str | Path, notebooks: list[str], also: list[str]) -> list[str]:
+    """Notebooks whose results fragment in ``build`` was written by a hand run (JupyterLab), not by the pipeline.
+
+    Their fragment and executed notebook are deleted, with the files in ``also`` (results.json, ...), so Snakemake
+    re-runs them: numbers from edited parameters never reach results.json. (Tables and data a hand run wrote are
+    rewritten by that re-run; a hand run that stopped before ``res.save()`` is not detected.)
+    """
+    found = []
+    for nb in notebooks:
+        fragment = project_path(build) / "results" / f"{nb}.json"
+        try:
+            origin = json.loads(fragment.read_text(encoding="utf-8")).get("written_by", "pipeline")
+        except (OSError, ValueError):
+            continue
+        if origin != "pipeline":
+            found.append(nb)
+            for path in (fragment, project_path(build) / "notebooks" / f"{nb}.ipynb", *map(project_path, also)):
+                path.unlink(missing_ok=True)
+    return found
+
+
+# --- configuration ----------------------------------------------------------------------------------------------
+
+# Keys that say where things are, not how the analysis is done: overriding them does not make a one-off build.
+LOCATION_KEYS = ("build_dir", "figures_dir", "raw_dir")
+
+
+class ConfigError(ValueError):
+    """A ``--config`` override or variant file naming a parameter that does not exist, or a value out of range."""
+
+
+def unknown_keys(given: dict | list, known: dict | list) -> list[str]:
+    """One message per key of ``given`` not in ``known``, naming the closest valid key (difflib)."""
+    import difflib
+
+    messages = []
+    for key in sorted(set(given) - set(known)):
+        close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "valid keys are in config/params.yaml"
+        messages.append(f"unknown parameter {key!r}: {hint}")
+    return messages
+
+
+def check_config(config: dict, defaults: dict, schema: str | Path | None = "config/params.schema.yaml") -> None:
+    """Raise :class:`ConfigError` on unknown keys (with the closest valid one) or values the schema rejects.
+
+    The schema (JSON Schema, checked with the ``jsonschema`` library Snakemake itself uses) lists each parameter's
+    type and allowed values.
+    """
+    problems = unknown_keys(config, defaults)
+    if schema is not None and project_path(schema).is_file():
+        import jsonschema
+        import yaml
+
+        spec = yaml.safe_load(project_path(schema).read_text(encoding="utf-8"))
+        validator = jsonschema.Draft202012Validator(spec)
+        for err in sorted(validator.iter_errors(config), key=lambda e: list(e.path)):
+            where = ".".join(str(p) for p in err.path) or "(top level)"
+            problems.append(f"parameter {where}: {err.message}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def override_slug(overrides: dict) -> str:
+    """A folder name for a one-off override, e.g. ``{"lod_rule": "lod", "seed": 3}`` -> ``lod_rule-lod__seed-3``."""
+    import re
+
+    parts = []
+    for key in sorted(overrides):
+        value = json.dumps(overrides[key]) if not isinstance(overrides[key], str) else overrides[key]
+        parts.append(f"{key}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', value)}")
+    return "__".join(parts)[:120]
+
+
+def effective_build_dir(config: dict, command_line: dict) -> str:
+    """Where a run with these ``--config`` overrides (``command_line``) builds: the configured build folder, or,
+    for a one-off override of an analysis parameter without an explicit ``build_dir``, its own folder
+    ``<build_dir>/overrides/<slug>/`` so the default build and figures are never overwritten."""
+    analysis = {k: v for k, v in command_line.items() if k not in LOCATION_KEYS}
+    build = str(config["build_dir"]).rstrip("/")
+    if not analysis or "build_dir" in command_line:
+        return build
+    return f"{build}/overrides/{override_slug(analysis)}"

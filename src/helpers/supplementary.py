@@ -398,11 +398,31 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_date() -> str:
-    """UTC date-time of this build; ``SOURCE_DATE_EPOCH`` (reproducible-builds convention) fixes it."""
+def run_date(root: Path | None = None) -> str:
+    """The date this build stands for, never the wall clock (two runs of the same sources give the same page):
+    ``SOURCE_DATE_EPOCH`` (reproducible-builds convention) if set, else the date of the git commit, else
+    "unknown"."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch else dt.datetime.now(dt.UTC)
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if not epoch and root is not None:
+        try:
+            epoch = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=root, capture_output=True, text=True,
+                                   check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            epoch = None
+    if not epoch:
+        return "unknown (not a git checkout; set SOURCE_DATE_EPOCH)"
+    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+    source = "SOURCE_DATE_EPOCH" if os.environ.get("SOURCE_DATE_EPOCH") else "date of the git commit"
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC") + f" ({source})"
+
+
+def variants_section(build: Path) -> str:
+    """The analysis-variants comparison (``<build>/variants/comparison.md``, written by ``make variants``)."""
+    comparison = build / "variants" / "comparison.md"
+    if not comparison.is_file():
+        return ('<p class="muted">No variants comparison in this build: run <code>make variants</code>, then '
+                "<code>make report</code>.</p>")
+    return markdown_html(comparison.read_text(encoding="utf-8"))
 
 
 def notebook_parameters(build: Path) -> pd.DataFrame:
@@ -427,7 +447,7 @@ def provenance_section(build: Path, raw_dir: Path, params_path: Path) -> str:
     return "\n".join([
         "<table><tbody>",
         f"<tr><th>git commit</th><td><code>{_esc(git_commit(root))}</code></td></tr>",
-        f"<tr><th>run date</th><td>{_esc(run_date())}</td></tr>",
+        f"<tr><th>source date</th><td>{_esc(run_date(root))}</td></tr>",
         f"<tr><th>raw data folder</th><td><code>{_esc(raw_dir.relative_to(root) if raw_dir.is_relative_to(root) else raw_dir)}</code></td></tr>",
         "</tbody></table>",
         "<h3>Raw input files</h3>",
@@ -530,6 +550,8 @@ p-values unadjusted unless the key ends in <code>p_adj</code>, Bonferroni within
 <h2 id="tables">Other tables</h2>
 {other_html}
 
+<h2 id="variants">Analysis variants</h2>
+{variants_section(build)}
 <h2 id="revision">Revision reports</h2>
 {revision_section(build, out)}
 

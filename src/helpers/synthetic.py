@@ -822,8 +822,8 @@ def synthesize(seed: int, out_dir: str | Path, n_participants: int = 65) -> list
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """``python -m helpers synth --seed N --out DIR [--n-participants N]``."""
-    parser = argparse.ArgumentParser(prog="python -m helpers synth",
+    """``mbpm synth --seed N --out DIR [--n-participants N]``."""
+    parser = argparse.ArgumentParser(prog="mbpm synth",
                                      description="Write a synthetic study in the raw formats (see data/README.md).")
     parser.add_argument("--seed", type=int, default=SHIPPED_SEED, help=f"random seed (shipped data: {SHIPPED_SEED})")
     parser.add_argument("--out", required=True, help="output folder (created if absent)")

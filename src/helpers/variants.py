@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from helpers.paths import project_path, project_root
+from helpers.pipeline import unknown_keys
 
 VARIANTS_DIR = "config/variants"
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")  # no "__": it separates name and rule
@@ -49,14 +50,16 @@ HEADLINE_PATTERNS: list[tuple[str, ...]] = [
     ("rm.n", "rm.*.f", "rm.*.p", "rm.*.p_gg", "rm.*.pes"),                              # 2x6x2 mixed ANOVA
     ("rm.posthoc.*.*.t", "rm.posthoc.*.*.p", "rm.posthoc.*.*.p_adj", "rm.posthoc.*.*.d_z"),  # analyte post hoc
     ("robust.log.*.f", "robust.log.*.p", "robust.log.*.pes"),                           # log-scale mixed ANOVA
-    ("robust.survives.*",),                                                             # findings that survive
+    ("robust.survives.*.*", "robust.p.*.*"),                                            # findings x checks
     ("clin.*.time_group.f", "clin.*.time_group.p"),                                     # clinical Time x Group
     ("assoc.*.pearson.r", "assoc.*.pearson.p"),                                         # change-change
 ]
 
 
 def _pattern(glob: str) -> re.Pattern:
-    return re.compile("^" + r"\.".join("[^.]+" if seg == "*" else re.escape(seg) for seg in glob.split(".")) + "$")
+    """A key pattern: ``*`` is one dot-free segment, ``**`` one or more segments."""
+    parts = {"*": "[^.]+", "**": r"[^.]+(?:\.[^.]+)*"}
+    return re.compile("^" + r"\.".join(parts.get(seg, re.escape(seg)) for seg in glob.split(".")) + "$")
 
 
 class VariantError(ValueError):
@@ -102,9 +105,9 @@ def load_variant(path: str | Path, defaults: dict) -> Variant:
         if not isinstance(overrides, dict):
             raise VariantError(f"{shown}: 'overrides' must be a mapping of parameter: value")
         variant.overrides = dict(overrides)
-        unknown = sorted(set(overrides) - set(defaults))
+        unknown = unknown_keys(overrides, defaults)
         if unknown:
-            raise VariantError(f"{shown}: parameters {unknown} are not in config/params.yaml")
+            raise VariantError(f"{shown}: " + "; ".join(unknown) + " (config/params.yaml lists the parameters)")
         fixed = sorted(set(overrides) & {"build_dir", "figures_dir"})
         if fixed:
             raise VariantError(f"{shown}: {fixed} are set per variant (build/variants/<name>/), not overridable")
@@ -126,7 +129,7 @@ def pending_jobs(build_dir: str, config: list[str] | None = None) -> dict[str, s
     ``config``: further ``key=value`` overrides, as given to ``snakemake --config``. Returns the dry run's error
     text instead when Snakemake itself cannot plan (e.g. a syntax error in the Snakefile).
     """
-    cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--quiet", "rules",
+    cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--rerun-incomplete", "--cores", "1", "--quiet", "rules",
            "--config", f"build_dir={build_dir}", *(config or []), "--", "variants"]
     out = subprocess.run(cmd, cwd=project_root(), capture_output=True, text=True)
     if out.returncode != 0:
@@ -146,9 +149,9 @@ def _log_error(log: Path) -> str | None:
         return None
     lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines]
+    if any(re.match(r"^KeyboardInterrupt\b", line) for line in lines[-80:]):
+        return None  # interrupted; what follows is noise of the shutdown (e.g. DeadKernelError)
     for line in reversed(lines[-60:]):
-        if re.match(r"^KeyboardInterrupt\b", line):
-            return None
         if re.match(r"^([A-Za-z_][\w.]*(Error|Exception|Exit)|VariantError)\b:?", line):
             return line[:500]
     return None
@@ -208,17 +211,87 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if abs(value) >= 1000 else f"{value:.3f}"
 
 
-def comparison_rows(results: dict[str, dict], descriptions: dict[str, str]) -> list[dict]:
-    """One row per headline key: key, description, one value per variant, and whether any variant differs."""
+# A p-value key: its last segment, or its topic (robust.p.<finding>.<check> holds the p or q of a check).
+P_SEGMENTS = {"p", "p_gg", "p_hf", "p_adj", "q"}
+P_PREFIXES = ("robust.p.",)
+FINDING_PREFIXES = ("robust.survives.",)  # 1/0 (or true/false): the paper's finding survives a check
+
+
+def is_p_value(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in P_SEGMENTS or key.startswith(P_PREFIXES)
+
+
+def is_finding(key: str) -> bool:
+    return key.startswith(FINDING_PREFIXES)
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def key_flags(key: str, values: dict, reference: str | None, alphas: dict[str, float]) -> list[tuple[str, str]]:
+    """(kind, variant) for every variant whose value of ``key`` changes the conclusion against ``reference``:
+    ``"p crosses α"`` (significant at that variant's alpha in one, not in the other) or ``"finding flips"``."""
+    if reference is None or reference not in values:
+        return []
+    flags = []
+    ref = _number(values[reference])
+    for name, value in values.items():
+        val = _number(value)
+        if name == reference or ref is None or val is None:
+            continue
+        if is_finding(key) and bool(val) != bool(ref):
+            flags.append(("finding flips", name))
+        elif is_p_value(key) and (val < alphas.get(name, 0.05)) != (ref < alphas.get(reference, 0.05)):
+            flags.append(("p crosses α", name))
+    return flags
+
+
+def comparison_rows(results: dict[str, dict], descriptions: dict[str, str],
+                    alphas: dict[str, float] | None = None, reference: str | None = REFERENCE) -> list[dict]:
+    """One row per headline key: key, description, one value per variant, whether any variant differs, and flags
+    (a p crossing alpha, a finding that flips, against ``reference``). Rows that differ come first, each group in
+    headline order."""
     names = list(results)
     keys = headline_keys(set().union(*(r.keys() for r in results.values())) if results else set())
     rows = []
     for key in keys:
         values = {n: results[n].get(key) for n in names}
         distinct = {json.dumps(v, sort_keys=True) for v in values.values()}
+        flags = key_flags(key, values, reference if reference in results else None, alphas or {})
         rows.append({"key": key, "description": descriptions.get(key, ""), **values,
-                     "differs": "yes" if len(distinct) > 1 else ""})
-    return rows
+                     "differs": "yes" if len(distinct) > 1 else "",
+                     "flags": "; ".join(f"{kind}: {name}" for kind, name in flags)})
+    return sorted(rows, key=lambda r: r["differs"] != "yes")  # stable: headline order within each group
+
+
+def variant_summaries(rows: list[dict], names: list[str], reference: str | None, alphas: dict[str, float],
+                      limit: int = 4) -> dict[str, str]:
+    """A few lines per variant: how many headline statistics differ from the reference, which p-values cross
+    alpha (reference value -> this variant's), which findings flip."""
+    if reference not in names:
+        return {}
+    summaries = {}
+    for name in names:
+        if name == reference:
+            continue
+        differ = [r for r in rows if json.dumps(r.get(name)) != json.dumps(r.get(reference))]
+        lines = [f"{len(differ)} of {len(rows)} headline statistics differ from `{reference}`."]
+        for kind, label in (("p crosses α", f"p crosses α = {alphas.get(name, 0.05):g}"),
+                            ("finding flips", "findings that flip")):
+            hits = [r for r in rows if f"{kind}: {name}" in r["flags"].split("; ")]
+            if hits:
+                shown = ", ".join(f"`{r['key']}` {_fmt(r[reference])} → {_fmt(r[name])}" for r in hits[:limit])
+                more = f" and {len(hits) - limit} more" if len(hits) > limit else ""
+                lines.append(f"{label} ({len(hits)}): {shown}{more}.")
+        if len(lines) == 1:
+            lines.append("No p-value crosses α and no finding flips.")
+        summaries[name] = " ".join(lines)
+    return summaries
 
 
 def _descriptions(folder: Path) -> dict[str, str]:
@@ -249,20 +322,22 @@ def compare(build_dir: str = "build", config: list[str] | None = None,
         folder = project_path(variant_dir(build_dir, v.name))
         results[v.name] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
         descriptions = {**_descriptions(folder), **descriptions}
-    rows = comparison_rows(results, descriptions)
+    alphas = {v.name: float({**defaults, **v.overrides}.get("alpha", 0.05)) for v in variants}
+    rows = comparison_rows(results, descriptions, alphas)
 
     out = project_path(f"{str(build_dir).rstrip('/')}/variants")
     out.mkdir(parents=True, exist_ok=True)
     names = [v.name for v in ok]
     with open(out / "comparison.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, ["key", "description", *names, "differs"], lineterminator="\n")
+        writer = csv.DictWriter(fh, ["key", "description", *names, "differs", "flags"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     with open(out / "status.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, ["variant", "status", "error"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(statuses)
-    (out / "comparison.md").write_text(_markdown(variants, statuses, rows, names), encoding="utf-8")
+    summaries = variant_summaries(rows, names, REFERENCE, alphas)
+    (out / "comparison.md").write_text(_markdown(variants, statuses, rows, names, summaries), encoding="utf-8")
     return out / "comparison.md", statuses
 
 
@@ -270,7 +345,8 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown(variants: list[Variant], statuses: list[dict], rows: list[dict], names: list[str]) -> str:
+def _markdown(variants: list[Variant], statuses: list[dict], rows: list[dict], names: list[str],
+              summaries: dict[str, str] | None = None) -> str:
     buf = _io.StringIO()
     buf.write("Analysis variants (config/variants/*.yaml), each a full re-run of the notebook chain.\n\n")
     buf.write("| variant | status | overrides | description |\n|---|---|---|---|\n")
@@ -279,22 +355,29 @@ def _markdown(variants: list[Variant], statuses: list[dict], rows: list[dict], n
         state = s["status"] if s["status"] == "ok" else f"**{s['status']}**: {s['error']}"
         buf.write(f"| {v.name} | {_cell(state)} | {_cell(overrides)} | {_cell(v.description)} |\n")
     buf.write("\n")
+    if summaries:
+        buf.write("What each variant changes:\n\n")
+        for name, text in summaries.items():
+            buf.write(f"- **{name}**: {text}\n")
+        buf.write("\n")
     if not rows:
         buf.write("No headline statistic available (no variant completed, or none reports a headline key).\n")
         return buf.getvalue()
-    buf.write("Headline statistics per variant (full precision in comparison.csv; `differs`: not identical in "
-              "every variant).\n\n")
-    buf.write("| statistic | " + " | ".join(names) + " | differs |\n")
-    buf.write("|---|" + "---:|" * len(names) + "---|\n")
+    n_differ = sum(r["differs"] == "yes" for r in rows)
+    buf.write(f"Headline statistics per variant: the {n_differ} that differ between variants first, then the "
+              f"{len(rows) - n_differ} identical in every variant (full precision in comparison.csv). `flags`: a p "
+              f"that crosses α, or a robustness finding that flips, against `{REFERENCE}`.\n\n")
+    buf.write("| statistic | description | " + " | ".join(names) + " | differs | flags |\n")
+    buf.write("|---|---|" + "---:|" * len(names) + "---|---|\n")
     for row in rows:
         cells = [_fmt(row[n]) for n in names]
-        label = f"`{row['key']}`"
-        buf.write(f"| {label} | " + " | ".join(_cell(c) for c in cells) + f" | {row['differs']} |\n")
+        buf.write(f"| `{row['key']}` | {_cell(row['description'])} | " + " | ".join(_cell(c) for c in cells)
+                  + f" | {row['differs']} | {_cell(row['flags'])} |\n")
     return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.variants", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mbpm variants", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("compare", help="status of every variant and the comparison table")
     p.add_argument("--build", default="build")
