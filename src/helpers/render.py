@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from helpers.paths import project_path, project_root
@@ -108,6 +109,8 @@ def render(build_dir: str | Path = "build", log: str | Path | None = None) -> in
     # No kernel is started (the article's numbers are shortcodes), but point Quarto's Python at this environment in
     # case it needs one (e.g. an author adds a code cell).
     env = {**os.environ, "QUARTO_PYTHON": sys.executable, "MBPM_BUILD_DIR": str(build_dir)}
+    print(f"manuscript {'(Quarto)':<22} started", file=sys.stderr, flush=True)
+    start = time.monotonic()
     with open(log, "w", encoding="utf-8") as fh:
         code = subprocess.run([exe, "render"], cwd=project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL).returncode
@@ -119,6 +122,7 @@ def render(build_dir: str | Path = "build", log: str | Path | None = None) -> in
         print(f"Quarto failed (exit {code}, {len(errors)} error lines) rendering the manuscript; full log: {log}",
               file=sys.stderr)
         return code or 1
+    print(f"manuscript {'(Quarto)':<22} done in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
     return 0
 
 

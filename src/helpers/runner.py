@@ -8,7 +8,8 @@ Snakemake does the work; this wrapper adds what a user of the report needs aroun
   other run of ours is alive. A second run while one is alive is refused without any advice to ``--unlock``.
 * ``--rerun-incomplete``: a job a Ctrl-C or kill interrupted is re-run, instead of blocking every later run.
 * quiet output: no banner, no "Select jobs to execute..."; the notebook jobs print one line when they start and
-  one when they end (see :func:`helpers.pipeline.run_job`), this wrapper the total. On a failure, the notebook's
+  one when they end (see :func:`helpers.pipeline.run_job`), so does the manuscript's render
+  (:func:`helpers.render.render`), this wrapper the total. On a failure, the notebook's
   failure block is the message; when something else failed (a Snakefile error, an unknown ``--config`` key, the
   merge), Snakemake's own error text is shown, without its bookkeeping lines.
 
@@ -44,7 +45,7 @@ NOISE = re.compile(
     r"|\s*$)"
 )
 # Lines the pipeline itself prints (notebook jobs and the Snakefile): shown as they come.
-OWN = re.compile(r"^(notebook|pipeline) ")
+OWN = re.compile(r"^(notebook|manuscript|pipeline) ")
 OWN_CONTINUATION = re.compile(r"^  (cell|error|log|notebook|kept):")
 
 
