@@ -75,4 +75,9 @@ def test_a_clean_render_is_quiet(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("QUARTO", fake_quarto(tmp_path, "1.7.34"))
     assert render.render(tmp_path / "build", tmp_path / "render.log") == 0
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""
+    # nothing but the two progress lines mbpm run shows (start, end with seconds)
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 2, captured.err
+    assert re.fullmatch(r"manuscript \(Quarto\)\s+started", lines[0])
+    assert re.fullmatch(r"manuscript \(Quarto\)\s+done in \d+\.\d s", lines[1])
