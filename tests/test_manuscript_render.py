@@ -327,3 +327,19 @@ def test_word_width_check_catches_a_squeezed_column(tmp_path, rendered):
         for name, data in parts.items():
             z.writestr(name, doc.encode("utf-8") if name == "word/document.xml" else data)
     assert len(width_problems(bad)) > 10
+
+
+def test_two_renders_of_the_same_sources_are_byte_identical(project, tmp_path):
+    """`mbpm render` twice (with the date a build stands for, SOURCE_DATE_EPOCH here: the copy is no git checkout):
+    the HTML, Word, JATS and MECA files are the same bytes (no clock time, no attribute order that varies)."""
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("_manuscript", ".quarto"))
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(copy), "SOURCE_DATE_EPOCH": "1764633600"}  # 2025-12-02
+    outputs = {}
+    for attempt in (1, 2):
+        proc = subprocess.run([sys.executable, "-m", "helpers", "render", "--build", "build"], cwd=copy, env=env,
+                              capture_output=True, text=True, timeout=1200)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        outputs[attempt] = {name: (copy / "_manuscript" / name).read_bytes() for name in render.OUTPUTS}
+    assert [n for n in render.OUTPUTS if outputs[1][n] != outputs[2][n]] == []
+    assert b"2025-12-02" in outputs[1]["index.html"]  # the article's date is the sources' date, not the clock

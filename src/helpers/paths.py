@@ -30,6 +30,22 @@ def project_path(path: str | Path) -> Path:
     return path if path.is_absolute() else project_root() / path
 
 
+def source_epoch(root: str | Path | None = None) -> tuple[int, str] | None:
+    """The moment a build stands for, never the wall clock (two runs of the same sources publish the same date):
+    ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention, https://reproducible-builds.org/specs/source-date-epoch/)
+    if set, else the time of the git commit of ``root``, else None. Returns (Unix seconds, where it came from)."""
+    import subprocess
+
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return int(os.environ["SOURCE_DATE_EPOCH"]), "SOURCE_DATE_EPOCH"
+    try:
+        out = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=root or project_root(), capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return (int(out), "date of the git commit") if out else None
+
+
 # What a copy of the project's sources leaves out: version control, environments, caches and everything the
 # pipeline or the tools generate (the tests and benchmarks run the pipeline in such copies).
 NOT_SOURCES = (".git", ".venv", "build", ".snakemake", "_manuscript", "_freeze", ".quarto", "__pycache__",

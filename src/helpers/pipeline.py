@@ -256,10 +256,11 @@ def _relative_text(value, root: str):
 def normalize_executed(path: str | Path) -> Path:
     """Strip run-dependent noise from an executed notebook, in place.
 
-    Removes papermill's start/end times and durations (notebook and cells) and nbclient's per-cell ``execution``
-    timings; makes papermill's input/output paths project-relative; gives the cells papermill inserts (injected
-    parameters, error marker) and source cells without an id ids derived from their position instead of random
-    ones; and writes the project root out of every output (e.g. a displayed ``PosixPath``), so no machine path is
+    Removes papermill's start/end times and durations (notebook and cells), nbclient's per-cell ``execution``
+    timings, empty tag lists and papermill's cell status when it only says "completed" (Quarto turns cell metadata
+    into HTML attributes in a varying order); makes papermill's input/output paths project-relative; gives the
+    cells papermill inserts (injected parameters, error marker) and source cells without an id ids derived from
+    their position instead of random ones; and writes the project root out of every output (e.g. a displayed ``PosixPath``), so no machine path is
     published. Written by hand:
     papermill has no reproducible-output mode (its ``--report-mode`` hides inputs, not timestamps).
     """
@@ -283,6 +284,12 @@ def normalize_executed(path: str | Path) -> Path:
         cell.metadata.pop("execution", None)
         for key in RUN_DEPENDENT_KEYS:
             cell.metadata.get("papermill", {}).pop(key, None)
+        # Metadata that says nothing (no tags; papermill's "completed, no exception") goes: Quarto copies a cell's
+        # metadata into attributes of the embedded table in an order that changes from render to render.
+        if cell.metadata.get("papermill") == {"exception": False, "status": "completed"}:
+            del cell.metadata["papermill"]
+        if cell.metadata.get("tags") == []:
+            del cell.metadata["tags"]
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags:
             cell["id"] = "injected-parameters"

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers.paths import project_path, project_root
+from helpers.paths import project_path, project_root, source_epoch
 
 QUARTO_VERSION = "1.7.34"
 QUARTO_MIN = "1.4"
@@ -109,10 +109,16 @@ def render(build_dir: str | Path = "build", log: str | Path | None = None) -> in
     # No kernel is started (the article's numbers are shortcodes), but point Quarto's Python at this environment in
     # case it needs one (e.g. an author adds a code cell).
     env = {**os.environ, "QUARTO_PYTHON": sys.executable, "MBPM_BUILD_DIR": str(build_dir)}
+    # The article's date: the sources' (SOURCE_DATE_EPOCH or the git commit), not index.qmd's mtime, which a fresh
+    # checkout sets to the clock, so two renders of the same sources publish the same bytes.
+    found = source_epoch()
+    date = ["-M", "date:" + time.strftime("%Y-%m-%d", time.gmtime(found[0]))] if found else []
+    if found:
+        env["SOURCE_DATE_EPOCH"] = str(found[0])  # pandoc's timestamps inside the .docx (docProps, zip entries)
     print(f"manuscript {'(Quarto)':<22} started", file=sys.stderr, flush=True)
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as fh:
-        code = subprocess.run([exe, "render"], cwd=project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT,
+        code = subprocess.run([exe, "render", *date], cwd=project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL).returncode
     text = ANSI_RE.sub("", log.read_text(encoding="utf-8", errors="replace"))
     errors = [ln for ln in text.splitlines() if ERROR_RE.search(ln)]
@@ -122,8 +128,32 @@ def render(build_dir: str | Path = "build", log: str | Path | None = None) -> in
         print(f"Quarto failed (exit {code}, {len(errors)} error lines) rendering the manuscript; full log: {log}",
               file=sys.stderr)
         return code or 1
+    meca = project_root() / MANUSCRIPT_DIR / "index-meca.zip"
+    if found and meca.is_file():
+        normalize_zip(meca, found[0])
     print(f"manuscript {'(Quarto)':<22} done in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
     return 0
+
+
+def normalize_zip(path: Path, epoch: int) -> None:
+    """Rewrite the zip at ``path`` with every entry dated ``epoch`` (Unix seconds), in place, same order and content.
+
+    Quarto writes the MECA bundle's entries with the clock's time, so two renders of the same sources differ only
+    there. Written by hand (a few lines of :mod:`zipfile`): Debian's ``strip-nondeterminism`` does this but is not a
+    Python package.
+    """
+    import zipfile
+
+    stamp = time.gmtime(max(epoch, 315532800))[:6]  # zip dates start in 1980
+    with zipfile.ZipFile(path) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    tmp = path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w") as dst:
+        for info, data in entries:
+            fixed = zipfile.ZipInfo(info.filename, date_time=stamp)
+            fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
+            dst.writestr(fixed, data)
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

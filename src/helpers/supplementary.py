@@ -32,6 +32,7 @@ import pandas as pd
 import yaml
 
 from helpers import io
+from helpers.paths import source_epoch
 
 __data_files__ = ["paper_values.csv"]
 
@@ -399,21 +400,13 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> pd.DataFrame:
 
 
 def run_date(root: Path | None = None) -> str:
-    """The date this build stands for, never the wall clock (two runs of the same sources give the same page):
-    ``SOURCE_DATE_EPOCH`` (reproducible-builds convention) if set, else the date of the git commit, else
-    "unknown"."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if not epoch and root is not None:
-        try:
-            epoch = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=root, capture_output=True, text=True,
-                                   check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            epoch = None
-    if not epoch:
+    """The date this build stands for, never the wall clock (two runs of the same sources give the same page): see
+    :func:`helpers.paths.source_epoch`; "unknown" outside a git checkout without ``SOURCE_DATE_EPOCH``."""
+    found = source_epoch(root) if root is not None or os.environ.get("SOURCE_DATE_EPOCH") else None
+    if found is None:
         return "unknown (not a git checkout; set SOURCE_DATE_EPOCH)"
-    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
-    source = "SOURCE_DATE_EPOCH" if os.environ.get("SOURCE_DATE_EPOCH") else "date of the git commit"
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC") + f" ({source})"
+    epoch, source = found
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") + f" ({source})"
 
 
 def variants_section(build: Path) -> str:
