@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -265,3 +266,41 @@ def test_results_fragment_records_who_wrote_it_and_hand_runs_are_discarded(tmp_p
     found = pipeline.discard_hand_runs("build", ["03_baseline", "04_trial_rmanova"], ["build/results.json"])
     assert found == ["03_baseline"]
     assert sorted(p.name for p in (tmp_path / "build").rglob("*") if p.is_file()) == ["04_trial_rmanova.json"]
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again_and_other_errors_are_not(monkeypatch, tmp_path):
+    """jupyter_client's free-port race (two kernels starting at once) kills a kernel before any cell runs: execute()
+    starts it again (at most KERNEL_START_ATTEMPTS times); any other error is raised at once."""
+    import papermill
+
+    calls = []
+
+    def flaky(source, output, **kwargs):
+        calls.append(output)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        shutil.copyfile(source, output)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    out = pipeline.execute("notebooks/01_ingest.ipynb", tmp_path / "01.ipynb", {})
+    assert len(calls) == 2 and out.is_file()
+
+    def broken(source, output, **kwargs):
+        calls.append(output)
+        raise RuntimeError("something else")
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        pipeline.execute("notebooks/01_ingest.ipynb", tmp_path / "01b.ipynb", {})
+    assert len(calls) == 1
+
+    def always_dies(source, output, **kwargs):
+        calls.append(output)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", always_dies)
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        pipeline.execute("notebooks/01_ingest.ipynb", tmp_path / "01c.ipynb", {})
+    assert len(calls) == pipeline.KERNEL_START_ATTEMPTS == 3

@@ -223,19 +223,33 @@ def execute(notebook: str | Path, output: str | Path, parameters: dict, kernel: 
     notebook, output = project_path(notebook), project_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            kernel_name=kernel,
-            cwd=str(notebook.parent),
-            progress_bar=False,
-            log_output=True,
-        )
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            try:
+                papermill.execute_notebook(
+                    str(notebook),
+                    str(output),
+                    parameters=parameters,
+                    kernel_name=kernel,
+                    cwd=str(notebook.parent),
+                    progress_bar=False,
+                    log_output=True,
+                )
+                break
+            except RuntimeError as exc:
+                # jupyter_client picks free TCP ports and the kernel binds them a moment later: two notebooks
+                # starting at once (03 and 04 run in parallel) can pick the same port, and the kernel dies before
+                # running any cell ("Address already in use", then this message). Nothing ran: start it again.
+                if "Kernel died before replying to kernel_info" not in str(exc) or attempt == KERNEL_START_ATTEMPTS:
+                    raise
+                print(f"kernel for {notebook.name} died while starting (port clash?): attempt {attempt + 1}",
+                      file=sys.stderr)
     finally:
         if output.is_file():
             normalize_executed(output)
     return output
+
+
+KERNEL_START_ATTEMPTS = 3
 
 
 # Metadata papermill and nbclient write that changes from run to run (wall-clock times and durations).
