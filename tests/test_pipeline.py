@@ -273,34 +273,29 @@ def test_a_kernel_that_dies_while_starting_is_started_again_and_other_errors_are
     starts it again (at most KERNEL_START_ATTEMPTS times); any other error is raised at once."""
     import papermill
 
+    died = RuntimeError("Kernel died before replying to kernel_info")
     calls = []
 
-    def flaky(source, output, **kwargs):
-        calls.append(output)
-        if len(calls) == 1:
-            raise RuntimeError("Kernel died before replying to kernel_info")
-        shutil.copyfile(source, output)
+    def papermill_raising(*errors):
+        """A stand-in for papermill that raises ``errors`` in turn, then copies the notebook as if executed."""
+        def execute_notebook(source, output, **kwargs):
+            calls.append(output)
+            if len(calls) <= len(errors):
+                raise errors[len(calls) - 1]
+            shutil.copyfile(source, output)
+        calls.clear()
+        monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
 
-    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    papermill_raising(died)
     out = pipeline.execute("notebooks/01_ingest.ipynb", tmp_path / "01.ipynb", {})
     assert len(calls) == 2 and out.is_file()
 
-    def broken(source, output, **kwargs):
-        calls.append(output)
-        raise RuntimeError("something else")
-
-    calls.clear()
-    monkeypatch.setattr(papermill, "execute_notebook", broken)
+    papermill_raising(RuntimeError("something else"))
     with pytest.raises(RuntimeError, match="something else"):
         pipeline.execute("notebooks/01_ingest.ipynb", tmp_path / "01b.ipynb", {})
     assert len(calls) == 1
 
-    def always_dies(source, output, **kwargs):
-        calls.append(output)
-        raise RuntimeError("Kernel died before replying to kernel_info")
-
-    calls.clear()
-    monkeypatch.setattr(papermill, "execute_notebook", always_dies)
+    papermill_raising(died, died, died, died)
     with pytest.raises(RuntimeError, match="Kernel died"):
         pipeline.execute("notebooks/01_ingest.ipynb", tmp_path / "01c.ipynb", {})
     assert len(calls) == pipeline.KERNEL_START_ATTEMPTS == 3
