@@ -738,17 +738,11 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1200px; margin: 2rem auto;
-       padding: 0 1rem; color: #222; line-height: 1.45; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.88rem; }
-th, td { border-bottom: 1px solid #e3e3e3; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+# The diff page's own rules, on top of the supplementary's page style (helpers.supplementary.CSS).
+DIFF_CSS = """
 tr.flag td { background: #fff3e0; } .flag-text { color: #b35900; font-weight: 600; }
 mark.old { background: #ffd7d5; } mark.new { background: #c9f2d0; }
-table.sentences td { width: 50%; } .notice { background: #fff6d6; border-left: 4px solid #e69f00; padding: 0.5rem 0.9rem; }
-.muted { color: #666; } img { max-width: 100%; border: 1px solid #ddd; }
+table.sentences td { width: 50%; } img { max-width: 100%; border: 1px solid #ddd; }
 """
 
 
@@ -818,9 +812,11 @@ def to_html(report: Report) -> str:
                 parts.append(f'<p class="muted">before | after | changed pixels in red</p>'
                              f'<img src="{_esc(f.picture)}" alt="{_esc(f.name)}: before, after, difference">')
     body = "\n".join(parts)
+    from helpers.supplementary import CSS  # here, not at the top: `mbpm snapshot` runs on every make report
+
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>What changed: {_esc(report.base)} → {_esc(report.new)}</title>\n<style>{CSS}</style>\n"
+            f"<title>What changed: {_esc(report.base)} → {_esc(report.new)}</title>\n<style>{CSS}{DIFF_CSS}</style>\n"
             f"</head>\n<body>\n{body}\n</body>\n</html>\n")
 
 
