@@ -24,11 +24,95 @@ default, p to three decimals or "< 0.001"), and tests/test_manuscript_render.py 
   {{< count pattern [below x] >}} how many keys match pattern (`*` = one dot-free segment) with a finite value,
                                 [only those below x: a number or a results key such as t1.alpha]
   {{< fold key key ... >}}      the largest of the values divided by the smallest, to the nearest whole number
-A missing key stops the render with a message naming the key and the file.
+A results key or a count pattern that does not exist stops the render (every render: `quarto render`,
+`quarto preview`, `make report`) with one line naming the source file and line of the shortcode, the key and the
+closest existing keys, e.g.
+  index.qmd:42: {{< num t1.bdi_totl.hc_mean >}}: no results key 't1.bdi_totl.hc_mean' in build/results.json;
+  did you mean t1.bdi_total.hc_mean, t1.bdi_total.cp_mean?
+A value that is not finite (NaN, infinite: a test the data cannot support) prints "n/a", and the first one of
+the document carries a footnote saying what it means, so it never looks like a typo.
 --]]
 
 local results = nil
 local results_path = nil
+
+-- --- errors: one line naming the source line, then the render stops -----------------------------------------------
+-- Quarto redefines `error` in filters to print and go on (the shortcode would print a value and exit 0), and pandoc
+-- gives shortcodes no source position: the shortcode being expanded is found in the source file by its text.
+
+local current = nil  -- {name = ..., args = {...}} of the shortcode being expanded
+
+local function project_relative(path)
+  local root = quarto.project.directory
+  if root and path:sub(1, #root + 1) == root .. "/" then return path:sub(#root + 2) end
+  return path
+end
+
+local function escape(text)
+  return (text:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
+end
+
+-- "index.qmd:12" (every line holding the shortcode's text, comma-separated), or the file alone if not found
+local function where()
+  local input = quarto.doc.input_file or (PANDOC_STATE.input_files or {})[1]
+  if input == nil then return "(unknown file)" end
+  local shown = project_relative(input)
+  local fh = io.open(input, "r")
+  if fh == nil or current == nil then return shown end
+  local words = {escape(current.name)}
+  for _, a in ipairs(current.args) do words[#words + 1] = '"?' .. escape(a) .. '"?' end
+  local pattern = "{{<%s*" .. table.concat(words, "%s+") .. "%s*>}}"
+  local lines, n = {}, 0
+  for line in fh:lines() do
+    n = n + 1
+    if line:find(pattern) then lines[#lines + 1] = tostring(n) end
+  end
+  fh:close()
+  if #lines == 0 then return shown end
+  return shown .. ":" .. table.concat(lines, ",")
+end
+
+local function stop(message)
+  local code = current and ("{{< " .. current.name .. " " .. table.concat(current.args, " ") .. " >}}: ") or ""
+  io.stderr:write(where() .. ": " .. code .. message .. "\n")
+  io.stderr:flush()
+  os.exit(1)
+end
+
+-- Levenshtein distance between two strings (bytes). Written by hand: pandoc's Lua has no fuzzy matcher, and this
+-- runs only to word an error.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur, ai = {[0] = i}, a:byte(i)
+    for j = 1, #b do
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ai == b:byte(j) and 0 or 1))
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- up to `n` of `candidates` closest to `word` (at most 40 % of the longer one edited, like difflib's 0.6 cutoff)
+local function closest(word, candidates, n)
+  local scored = {}
+  for _, c in ipairs(candidates) do
+    if math.abs(#c - #word) <= 0.4 * math.max(#c, #word) then
+      local d = distance(word, c)
+      if d <= 0.4 * math.max(#c, #word) then scored[#scored + 1] = {c, d} end
+    end
+  end
+  table.sort(scored, function(x, y) return x[2] < y[2] or (x[2] == y[2] and x[1] < y[1]) end)
+  local out = {}
+  for i = 1, math.min(n, #scored) do out[i] = scored[i][1] end
+  return out
+end
+
+local function did_you_mean(found)
+  if #found == 0 then return "no key is close; every key is listed in build/results_keys.csv" end
+  return "did you mean " .. table.concat(found, ", ") .. "?"
+end
 
 local function load()
   if results == nil then
@@ -37,7 +121,7 @@ local function load()
     results_path = build:sub(1, 1) == "/" and (build .. "/results.json") or (root .. "/" .. build .. "/results.json")
     local fh = io.open(results_path, "r")
     if fh == nil then
-      error("results.json not found at " .. results_path .. ": run `make report` (the pipeline) before rendering")
+      stop(project_relative(results_path) .. " not found: run `make report` (the pipeline) before rendering")
     end
     results = pandoc.json.decode(fh:read("a"), false)
     fh:close()
@@ -54,10 +138,34 @@ local function val(key)
   local r = load()
   local v = r[key]
   if v == nil then
-    error("results key '" .. key .. "' is missing from " .. results_path .. "; run `make report`")
+    local keys = {}
+    for k in pairs(r) do keys[#keys + 1] = k end
+    stop("no results key '" .. key .. "' in " .. project_relative(results_path) .. "; " ..
+      did_you_mean(closest(key, keys, 3)))
   end
   if v == pandoc.json.null then return nil end
   return v
+end
+
+-- --- values that are not finite: "n/a", explained once per document ------------------------------------------------
+local NA = "n/a"
+local NA_NOTE = "n/a: not computable from these data (the value is not a finite number, e.g. a test of a " ..
+  "variable without variance)."
+local na_seen = false       -- the shortcode being expanded printed n/a
+local na_explained = false  -- the footnote has been given
+
+local function not_finite()
+  na_seen = true
+  return NA
+end
+
+-- the shortcode's output, with the footnote explaining n/a after the first one of the document
+local function explain_na(result)
+  if not na_seen or na_explained then return result end
+  na_explained = true
+  local inlines = pandoc.Inlines(result)
+  inlines:insert(pandoc.Note({pandoc.Para(pandoc.Inlines(NA_NOTE))}))
+  return inlines
 end
 
 local function finite(x)
@@ -71,13 +179,13 @@ end
 
 local function num(key, digits)
   local x = val(key)
-  if not finite(x) then return "NA" end
+  if not finite(x) then return not_finite() end
   return signed(string.format("%." .. math.tointeger(tonumber(digits or 2)) .. "f", x))
 end
 
 local function pv(key)
   local p = val(key)
-  if not finite(p) then return "= NA" end
+  if not finite(p) then return "= " .. not_finite() end
   if p < 0.001 then return "< 0.001" end
   return string.format("= %.3f", p)
 end
@@ -89,7 +197,7 @@ end
 local function words_table(meta, name)
   local tables = meta["results-words"]
   local t = tables and tables[name]
-  if t == nil then error("no table '" .. name .. "' under `results-words` in the metadata (_quarto.yml)") end
+  if t == nil then stop("no table '" .. name .. "' under `results-words` in the metadata (_quarto.yml)") end
   return t
 end
 
@@ -97,35 +205,59 @@ local function key_pattern(glob)
   return "^" .. glob:gsub("%.", "%%."):gsub("%*", "[^.]+") .. "$"
 end
 
+-- a count pattern that matches no key: stop, naming the closest patterns that do match (each key with the
+-- pattern's `*` segments put back in place)
+local function no_match(glob)
+  local segments, seen, patterns = {}, {}, {}
+  for seg in glob:gmatch("[^.]+") do segments[#segments + 1] = seg end
+  for key in pairs(load()) do
+    local parts = {}
+    for seg in key:gmatch("[^.]+") do parts[#parts + 1] = seg end
+    if #parts == #segments then
+      for i, seg in ipairs(segments) do
+        if seg:find("*", 1, true) and parts[i]:match(key_pattern(seg)) then parts[i] = seg end
+      end
+      local p = table.concat(parts, ".")
+      if not seen[p] then seen[p] = true; patterns[#patterns + 1] = p end
+    end
+  end
+  stop("the count pattern '" .. glob .. "' matches no results key in " .. project_relative(results_path) .. "; " ..
+    did_you_mean(closest(glob, patterns, 3)))
+end
+
 local function threshold(text)
   return tonumber(text) or val(text)
 end
 
-return {
+local shortcodes = {
   ["count"] = function(args)
     local pattern, below = key_pattern(arg(args, 1)), nil
     if arg(args, 2) ~= nil then
-      if arg(args, 2) ~= "below" then error("count: expected `below x` after the pattern, got " .. arg(args, 2)) end
+      if arg(args, 2) ~= "below" then stop("expected `below x` after the pattern, got " .. arg(args, 2)) end
       below = threshold(arg(args, 3))
     end
-    local k = 0
+    local k, matched = 0, 0
     for key, v in pairs(load()) do
-      if key:match(pattern) and finite(v) and (below == nil or v < below) then k = k + 1 end
+      if key:match(pattern) then
+        matched = matched + 1
+        if finite(v) and (below == nil or v < below) then k = k + 1 end
+      end
     end
+    if matched == 0 then no_match(arg(args, 1)) end
     return string.format("%d", k)
   end,
   ["fold"] = function(args)
     local lo, hi = math.huge, -math.huge
     for i = 1, #args do
       local x = val(arg(args, i))
-      if not finite(x) or x <= 0 then return "NA" end
+      if not finite(x) or x <= 0 then return not_finite() end
       lo, hi = math.min(lo, x), math.max(hi, x)
     end
     return string.format("%.0f", hi / lo)
   end,
   ["n"] = function(args)
     local x = val(arg(args, 1))
-    if not finite(x) then return "NA" end
+    if not finite(x) then return not_finite() end
     return string.format("%.0f", x)
   end,
   ["num"] = function(args) return num(arg(args, 1), arg(args, 2, "2")) end,
@@ -150,12 +282,12 @@ return {
   end,
   ["rose"] = function(args)
     local x = val(arg(args, 1))
-    if not finite(x) then return "NA" end
+    if not finite(x) then return not_finite() end
     return x > 0 and "rose" or "fell"
   end,
   ["cmp"] = function(args)
     local a, b = val(arg(args, 1)), val(arg(args, 2))
-    if not (finite(a) and finite(b)) then return "NA" end
+    if not (finite(a) and finite(b)) then return not_finite() end
     return a > b and arg(args, 3, "higher") or arg(args, 4, "lower")
   end,
   ["word"] = function(args, _, meta)
@@ -164,7 +296,8 @@ return {
     local t = words_table(meta, name)
     local w = t[tostring(value)]
     if w == nil then
-      error("results key '" .. key .. "' = '" .. tostring(value) .. "' has no entry in results-words." .. name)
+      stop("results key '" .. key .. "' = '" .. tostring(value) .. "' has no entry in results-words." .. name ..
+        " (_quarto.yml)")
     end
     -- a `*-citation` table holds bibliography keys: cite the one chosen (a citation written in the metadata
     -- itself would put every alternative in the reference list)
@@ -174,7 +307,19 @@ return {
   ["stat"] = function(args, _, meta)
     local prefix = arg(args, 1)
     local letter = words_table(meta, "test-letter")[tostring(val(prefix .. ".test"))]
-    if letter == nil then error("no test-letter for " .. prefix .. ".test = " .. tostring(val(prefix .. ".test"))) end
+    if letter == nil then stop("no results-words.test-letter for " .. prefix .. ".test = " .. tostring(val(prefix .. ".test")) .. " (_quarto.yml)") end
     return md("*" .. pandoc.utils.stringify(letter) .. "* = " .. num(prefix .. ".stat", arg(args, 2, "3")))
   end,
 }
+
+-- every shortcode remembers itself (for the error's source line) and explains its n/a
+local handlers = {}
+for name, handler in pairs(shortcodes) do
+  handlers[name] = function(args, kwargs, meta, ...)
+    local words = {}
+    for i = 1, #args do words[i] = arg(args, i) end
+    current, na_seen = {name = name, args = words}, false
+    return explain_na(handler(args, kwargs, meta, ...))
+  end
+end
+return handlers
