@@ -25,7 +25,11 @@ MANUSCRIPT_DIR = "_manuscript"
 OUTPUTS = ("index.html", "index.docx", "index.xml", "index-meca.zip")
 TAIL_LINES = 25
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")  # terminal colours in Quarto's messages
-ERROR_RE = re.compile(r"^ERROR\b")
+# What Quarto prints when all is well: the pandoc options and metadata it passes (headings, indented lines),
+# "Output created", the MECA step. Any other line is a warning or an error, and fails the render.
+PROGRESS_RE = re.compile(r"^(\s|pandoc( --\S+)*\s*$|metadata\s*$|Output created: |Creating MECA Bundle\s*$|\[\d+/\d+\] |$)")
+# Quarto's warnings and errors name the line of its own Lua code: "WARNING (/…/refs.lua:128) Unable to …"
+QUARTO_WHERE_RE = re.compile(r"^(WARNING|ERROR|FATAL) \([^)]*\.lua:\d+\) ")
 
 QUARTO_MISSING = (
     "Manuscript not rendered: it needs Quarto >= {min} (pinned {pinned}; found: {found}) on PATH or named by "
@@ -93,9 +97,10 @@ def available() -> bool:
 def render(build_dir: str | Path = "build", log: str | Path | None = None) -> int:
     """Render every format of the manuscript (``quarto render``: HTML, Word, JATS, MECA) into ``_manuscript/``.
 
-    Quarto's output goes to ``log`` (default ``<build_dir>/logs/render.log``); on failure the last lines of it and
-    its path are printed to stderr. Returns Quarto's exit code, or 0 with one line on stdout when there is no usable
-    Quarto.
+    Quarto's output goes to ``log`` (default ``<build_dir>/logs/render.log``). Any warning or error in it fails the
+    render (exit 1 even where Quarto exits 0): its lines, each once, and the log's path are printed to stderr as one
+    block (:func:`failure_block`). Returns Quarto's exit code (1 for warnings), or 0 with one line on stdout when
+    there is no usable Quarto.
     """
     exe = find_quarto()
     version = quarto_version(exe)
@@ -120,19 +125,48 @@ def render(build_dir: str | Path = "build", log: str | Path | None = None) -> in
     with open(log, "w", encoding="utf-8") as fh:
         code = subprocess.run([exe, "render", *date], cwd=project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL).returncode
-    text = ANSI_RE.sub("", log.read_text(encoding="utf-8", errors="replace"))
-    errors = [ln for ln in text.splitlines() if ERROR_RE.search(ln)]
-    if code != 0 or errors:
-        # Quarto logs an error in a shortcode or filter (a missing results key, say) and still exits 0
-        print("\n".join((errors or text.splitlines())[-TAIL_LINES:]), file=sys.stderr)
-        print(f"Quarto failed (exit {code}, {len(errors)} error lines) rendering the manuscript; full log: {log}",
-              file=sys.stderr)
+    problems = render_problems(log.read_text(encoding="utf-8", errors="replace"))
+    if code != 0 or problems:
+        # one block, in the format of a failed notebook's (helpers.pipeline.failure_block), that `mbpm run` shows
+        # as it is: the messages (a wrong results key names index.qmd's line, see _extensions/results), the log
+        shown = problems or ["Quarto failed without a message; the end of its log:", *log.read_text(
+            encoding="utf-8", errors="replace").splitlines()[-TAIL_LINES:]]
+        print(failure_block(shown, _shown(log), time.monotonic() - start), file=sys.stderr, flush=True)
         return code or 1
     meca = project_root() / MANUSCRIPT_DIR / "index-meca.zip"
     if found and meca.is_file():
         normalize_zip(meca, found[0])
     print(f"manuscript {'(Quarto)':<22} done in {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
     return 0
+
+
+def render_problems(output: str) -> list[str]:
+    """The lines of Quarto's ``output`` that are warnings or errors (not progress), without terminal colours and
+    without the location in Quarto's own code that its warnings carry; each distinct line once, in order."""
+    lines = []
+    for line in ANSI_RE.sub("", output).splitlines():
+        if PROGRESS_RE.match(line):
+            continue
+        line = QUARTO_WHERE_RE.sub(r"\1: ", line.rstrip())
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def failure_block(problems: list[str], log: str, seconds: float) -> str:
+    """What a person reads when the render fails: every problem line, then where the full log is."""
+    lines = [f"manuscript {'(Quarto)':<22} FAILED after {seconds:.1f} s"]
+    lines += [f"  {'error:' if i == 0 else '':<10}{text}" for i, text in enumerate(problems)]
+    lines.append(f"  {'log:':<10}{log}")
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the project root when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(project_root()))
+    except ValueError:
+        return str(path)
 
 
 def normalize_zip(path: Path, epoch: int) -> None:

@@ -46,7 +46,8 @@ NOISE = re.compile(
 )
 # Lines the pipeline itself prints (notebook jobs and the Snakefile): shown as they come.
 OWN = re.compile(r"^(notebook|manuscript|pipeline) ")
-OWN_CONTINUATION = re.compile(r"^  (cell|error|log|notebook|kept):")
+# the rest of a failure block (helpers.pipeline.failure_block, helpers.render.failure_block): indented lines
+OWN_CONTINUATION = re.compile(r"^  ")
 
 
 class Busy(RuntimeError):
@@ -161,9 +162,9 @@ def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]
             if OWN.match(line) or (own and OWN_CONTINUATION.match(line)):
                 own = True
                 print(line, file=sys.stderr, flush=True)
-                match = re.match(r"^notebook (.+?)\s+FAILED", line)
+                match = re.match(r"^(?:notebook (.+?)|(manuscript) \(Quarto\))\s+FAILED", line)
                 if match:
-                    failed.append(match.group(1))
+                    failed.append(match.group(1) or match.group(2))
                 if re.match(r"^notebook .+\s+interrupted after", line):
                     signals.append(signal.SIGINT)
                 continue
