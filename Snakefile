@@ -12,7 +12,14 @@ import sys
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from helpers import pipeline, render as _render, variants as _variants
+from helpers import config as _params, pipeline, render as _render, variants as _variants
+
+# A syntax error or a rejected value in config/params.yaml is reported with its line and key (helpers.config),
+# not as Snakemake's "Config file is not valid JSON or YAML" or as a --config problem.
+try:
+    _params.check_params()
+except _params.ParamsError as _err:
+    raise WorkflowError(f"config/params.yaml is not valid:\n{_err}") from None
 
 configfile: "config/params.yaml"
 

@@ -13,7 +13,8 @@ from helpers import render
 from .conftest import ROOT
 
 
-def fake_quarto(tmp_path, version="1.7.34", render_output="Output created: _manuscript/index.html", code=0):
+def fake_quarto(tmp_path, version="1.7.34",
+                render_output="\\033[1mpandoc \\033[22m\\n  to: html\\nOutput created: _manuscript/index.html", code=0):
     """An executable standing in for quarto: prints ``version`` for --version; for render, ``render_output``."""
     exe = tmp_path / "quarto"
     exe.write_text(f"""#!/bin/sh
@@ -67,8 +68,20 @@ def test_a_failed_render_exits_non_zero_with_the_tail_and_the_log(tmp_path, monk
     assert render.render(tmp_path / "build", log) != 0
     err = capsys.readouterr().err
     assert output.splitlines()[-1] in err
-    assert re.search(rf"full log: {re.escape(str(log))}", err)
+    assert re.search(r"^manuscript \(Quarto\)\s+FAILED after \d+\.\d s$", err, re.M)
+    assert f"  log:      {log}" in err.splitlines()
     assert output.splitlines()[-1] in log.read_text()
+
+
+def test_a_warning_fails_the_render_shown_once_without_quartos_own_location(tmp_path, monkeypatch, capsys):
+    """Quarto exits 0 after a warning of its own (an unresolved cross-reference): make report fails, showing it."""
+    warning = "\\033[33mWARNING (/opt/quarto/share/filters/crossref/refs.lua:128) Unable to resolve crossref @fig-x"
+    progress = "\\033[1mpandoc \\033[22m\\n  to: html\\n\\033[1mmetadata\\033[22m\\n  title: x\\n"
+    output = f"{progress}{warning}\\n{warning}\\nOutput created: _manuscript/index.html"
+    monkeypatch.setenv("QUARTO", fake_quarto(tmp_path, "1.7.34", output, 0))
+    assert render.render(tmp_path / "build", tmp_path / "render.log") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[2:] == ["  error:    WARNING: Unable to resolve crossref @fig-x", f"  log:      {tmp_path / 'render.log'}"]
 
 
 def test_a_clean_render_is_quiet(tmp_path, monkeypatch, capsys):

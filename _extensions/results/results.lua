@@ -79,31 +79,31 @@ local function stop(message)
   os.exit(1)
 end
 
--- Levenshtein distance between two strings (bytes). Written by hand: pandoc's Lua has no fuzzy matcher, and this
--- runs only to word an error.
-local function distance(a, b)
+-- difflib's similarity, 2 * matches / total length, with the matches counted as the longest common subsequence of
+-- bytes. Written by hand: pandoc's Lua has no fuzzy matcher, and this runs only to word an error.
+local function similarity(a, b)
   local prev = {}
-  for j = 0, #b do prev[j] = j end
+  for j = 0, #b do prev[j] = 0 end
   for i = 1, #a do
-    local cur, ai = {[0] = i}, a:byte(i)
+    local cur, ai = {[0] = 0}, a:byte(i)
     for j = 1, #b do
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ai == b:byte(j) and 0 or 1))
+      cur[j] = (ai == b:byte(j)) and prev[j - 1] + 1 or math.max(prev[j], cur[j - 1])
     end
     prev = cur
   end
-  return prev[#b]
+  return 2 * prev[#b] / (#a + #b)
 end
 
--- up to `n` of `candidates` closest to `word` (at most 40 % of the longer one edited, like difflib's 0.6 cutoff)
+-- up to `n` of `candidates` most similar to `word`, at least 0.6 alike (difflib.get_close_matches' cutoff)
 local function closest(word, candidates, n)
   local scored = {}
   for _, c in ipairs(candidates) do
-    if math.abs(#c - #word) <= 0.4 * math.max(#c, #word) then
-      local d = distance(word, c)
-      if d <= 0.4 * math.max(#c, #word) then scored[#scored + 1] = {c, d} end
+    if 2 * math.min(#c, #word) / (#c + #word) >= 0.6 then  -- else it cannot reach 0.6
+      local r = similarity(word, c)
+      if r >= 0.6 then scored[#scored + 1] = {c, r} end
     end
   end
-  table.sort(scored, function(x, y) return x[2] < y[2] or (x[2] == y[2] and x[1] < y[1]) end)
+  table.sort(scored, function(x, y) return x[2] > y[2] or (x[2] == y[2] and x[1] < y[1]) end)
   local out = {}
   for i = 1, math.min(n, #scored) do out[i] = scored[i][1] end
   return out

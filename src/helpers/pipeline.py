@@ -11,6 +11,7 @@ import ast
 import glob
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -384,8 +385,11 @@ def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: 
         if interrupted:  # Ctrl-C: the kernel may die of it first (DeadKernelError); still an interruption
             return _interrupted(label, seconds)
         record = failure_record(label, exc, output, failed, log_path)
-        print(f"{record['error']}", file=sys.stderr)  # last line of the log: what helpers.variants reports
-        _say(failure_block(record, seconds))
+        block = failure_block(record, seconds)
+        if log_path:  # the log gets the block too, then ends with the exception's first line (helpers.variants)
+            print(block, file=sys.stderr)
+        print(f"{record['error']}", file=sys.stderr)
+        _say(block)
         return 1
     for leftover in (failed / f"{name}.ipynb", failed / f"{name}.json"):
         leftover.unlink(missing_ok=True)
@@ -407,8 +411,32 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+# A frame of a traceback, as Python and IPython print it: `File "/x/y.py", line 12, in f` or `File /x/y.py:12, in f`
+FRAME_RE = re.compile(r'File "?(?P<file>[^",]+?\.py)"?(?:, line |:)(?P<line>\d+)(?:, in (?P<func>[\w.<>]+))?')
+HELPER_FRAMES = 3  # the innermost frames inside src/helpers a failure block shows
+
+
+def helper_frames(traceback_text: str, last: int = HELPER_FRAMES) -> list[str]:
+    """The last ``last`` frames of a traceback (text, colours allowed) whose file is in the helpers package, as
+    ``src/helpers/x.py:12 in f`` (relative to the folder holding src/), innermost last."""
+    package = Path(__file__).resolve().parent
+    frames = []
+    for m in FRAME_RE.finditer(re.sub(r"\x1b\[[0-9;]*m", "", traceback_text)):
+        path = Path(m["file"]).resolve()
+        if path.is_relative_to(package):
+            shown = path.relative_to(package.parent.parent)
+            frames.append(f"{shown}:{m['line']}" + (f" in {m['func']}" if m["func"] else ""))
+    return frames[-last:]
+
+
 def failure_record(name: str, exc: BaseException, output: Path, failed: Path, log: Path | None) -> dict:
-    """What failed, where: written to ``<failed>/<name>.json`` beside the kept executed notebook."""
+    """What failed, where: written to ``<failed>/<name>.json`` beside the kept executed notebook.
+
+    ``error`` is the exception's first line (what ``helpers.variants`` reports), ``message`` its every line (a
+    validation error lists file, row, column, value and rule on lines of their own), ``where`` the innermost frames
+    of the traceback inside src/helpers (file:line)."""
+    import traceback
+
     from papermill.exceptions import PapermillExecutionError
 
     record = {"notebook": name, "cell": None, "error": f"{type(exc).__name__}: {exc}".strip(),
@@ -416,7 +444,12 @@ def failure_record(name: str, exc: BaseException, output: Path, failed: Path, lo
     if isinstance(exc, PapermillExecutionError):
         record["cell"] = exc.exec_count
         record["error"] = f"{exc.ename}: {exc.evalue}"
-    record["error"] = record["error"].splitlines()[0][:500] if record["error"] else type(exc).__name__
+        frames = helper_frames("\n".join(exc.traceback or []))
+    else:
+        frames = helper_frames("".join(traceback.format_exception(exc)))
+    record["message"] = record["error"].rstrip().splitlines() or [type(exc).__name__]
+    record["error"] = record["message"][0][:500]
+    record["where"] = frames
     failed.mkdir(parents=True, exist_ok=True)
     if output.is_file():
         shutil.copyfile(output, failed / output.name)
@@ -426,12 +459,16 @@ def failure_record(name: str, exc: BaseException, output: Path, failed: Path, lo
 
 
 def failure_block(record: dict, seconds: float | None = None) -> str:
-    """The block a person reads when a notebook fails: which notebook, which cell, the exception, where to look."""
+    """The block a person reads when a notebook fails: which notebook, which cell, the exception's whole message,
+    where in src/helpers it was raised, where to look."""
     after = f" after {seconds:.1f} s" if seconds is not None else ""
     lines = [f"notebook {record['notebook']:<24} FAILED{after}"]
     if record.get("cell") is not None:
         lines.append(f"  cell:     In [{record['cell']}]")
-    lines.append(f"  error:    {record['error']}")
+    for i, text in enumerate(record.get("message") or [record["error"]]):
+        lines.append(f"  {'error:' if i == 0 else '':<10}{text}")
+    for i, frame in enumerate(record.get("where") or []):
+        lines.append(f"  {'where:' if i == 0 else '':<10}{frame}")
     if record.get("log"):
         lines.append(f"  log:      {record['log']}")
     if record.get("executed"):

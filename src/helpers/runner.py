@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from helpers.config import params_ok
 from helpers.paths import project_root
 
 LOCK = ".snakemake/mbpm-run.lock"
@@ -93,6 +94,8 @@ def clear_stale_snakemake_lock(root: Path) -> bool:
 def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None) -> int:
     """Run Snakemake with ``snakemake_args`` (targets, ``--config``, ...) under the project lock. Returns its code."""
     root = root or project_root()
+    if not params_ok(root):  # a broken config/params.yaml: its line and key, before Snakemake's own wording
+        return 1
     command = "snakemake " + " ".join(snakemake_args)
     try:
         lock = acquire_lock(root, command.strip())
