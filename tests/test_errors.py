@@ -278,3 +278,21 @@ def test_a_value_that_is_not_finite_prints_n_a_with_one_explanation(article):
     assert re.search(r"Effect sizes n/a\s*1 and n/a; mean 2\.50\.", text), text
     assert text.count("n/a: not computable") == 1
     assert "NA" not in re.findall(r"\bNA\b", text)
+
+
+def test_mbpm_run_shows_a_failed_render_as_its_block_without_snakemakes_traceback(tmp_path):
+    """What `mbpm run` keeps of Snakemake's output when the manuscript rule fails: the render's block as it came,
+    the step named as failed; Snakemake's "Error in rule" report only in what it drops on a named failure."""
+    from helpers import runner
+
+    block = render.failure_block(["index.qmd:7: citation @nosuchkey2020 is not in the bibliography"],
+                                 "build/logs/render.log", 3.0)
+    snakemake_says = "Error in rule manuscript:\n    jobid: 0\n    shell:\n        python -m helpers render\n" \
+                     "RuleException:\nCalledProcessError in file Snakefile, line 231:"
+    script = tmp_path / "snakemake.sh"
+    script.write_text(f"cat <<'OUT'\nmanuscript (Quarto)               started\n{block}\n{snakemake_says}\nOUT\n"
+                      "exit 1\n")
+    with open(tmp_path / "lock", "a+") as lock:
+        code, failed, other = runner._stream(["sh", str(script)], tmp_path, lock)
+    assert code == 1 and failed == ["manuscript"]
+    assert other[0] == "Error in rule manuscript:" and not any("citation" in line for line in other)
