@@ -296,3 +296,44 @@ def test_mbpm_run_shows_a_failed_render_as_its_block_without_snakemakes_tracebac
         code, failed, other = runner._stream(["sh", str(script)], tmp_path, lock)
     assert code == 1 and failed == ["manuscript"]
     assert other[0] == "Error in rule manuscript:" and not any("citation" in line for line in other)
+
+
+def _first_rejection_per_file() -> list[dict]:
+    """One rejected case of the bad-input corpus per raw file (tests/test_validation.py runs them all)."""
+    cases = {}
+    for c in csv.DictReader(open(BAD / "cases.csv", newline="")):
+        if c["outcome"] == "error":
+            cases.setdefault(c["replaces"], c)
+    return list(cases.values())
+
+
+@pytest.mark.parametrize("case", _first_rejection_per_file(), ids=lambda c: c["case"])
+def test_a_rejection_of_each_raw_file_reaches_the_failure_block(tmp_path, case):
+    """A rejected bad input of each raw file (tests/bad_inputs): the block a failing 01_ingest prints (console and
+    log) holds every line of the validation error, among them the case's row, column, value and rule, and where in
+    src/helpers it was raised. The error is raised by the real ingest; papermill's wrapping of it is built here as
+    papermill does (ename, evalue, the formatted traceback); test_a_validation_error_shows_every_line... runs a
+    notebook end to end."""
+    import traceback
+
+    import pandas as pd
+    from papermill.exceptions import PapermillExecutionError
+
+    from helpers import ingest, pipeline
+    from helpers.validation import DataValidationError
+
+    from .test_validation import _raw_with
+
+    raw, row = _raw_with(tmp_path, pd.Series(case))
+    with pytest.raises(DataValidationError) as caught:
+        ingest.ingest(raw, tmp_path / "build")
+    err = caught.value
+    wrapped = PapermillExecutionError(cell_index=4, exec_count=4, source="", ename=type(err).__name__,
+                                      evalue=str(err), traceback=traceback.format_exception(err))
+    record = pipeline.failure_record("01_ingest", wrapped, tmp_path / "none.ipynb", tmp_path / "failed", None)
+    block = pipeline.failure_block(record, 1.0).splitlines()
+    message = f"DataValidationError: {err}".splitlines()
+    assert block[2:2 + len(message)] == [f"  {'error:' if i == 0 else '':<10}{ln}" for i, ln in enumerate(message)]
+    assert any(f"row {row}" in ln and case["column"] in ln and case["value"] in ln and case["rule"] in ln
+               for ln in block), "\n".join(block)
+    assert re.fullmatch(r"  where:    src/helpers/\w+\.py:\d+ in \w+", block[2 + len(message)]), "\n".join(block)
