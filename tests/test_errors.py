@@ -269,13 +269,13 @@ def test_mbpm_render_fails_with_one_block(article):
 
 @pytest.mark.notebooks
 def test_a_value_that_is_not_finite_prints_n_a_with_one_explanation(article):
-    _write(article, "Effect sizes {{< num t2.oxt.mbpm.d >}} and {{< num t2.il6.mbpm.d >}}; "
-                    "mean {{< num t1.bdi_total.hc_mean >}}.")
+    _write(article, "Effect sizes {{< num t2.oxt.mbpm.d >}} and {{< num t2.il6.mbpm.d >}} "
+                    "({{< sig t2.il6.mbpm.d >}}); mean {{< num t1.bdi_total.hc_mean >}}.")
     run = _quarto_render(article)
     assert run.returncode == 0, run.stderr
     page = (article / "index.html").read_text()
     text = re.sub(r"<[^>]+>", "", page)
-    assert re.search(r"Effect sizes n/a\s*1 and n/a; mean 2\.50\.", text), text
+    assert re.search(r"Effect sizes n/a\s*1 and n/a \(n/a\); mean 2\.50\.", text), text
     assert text.count("n/a: not computable") == 1
     assert "NA" not in re.findall(r"\bNA\b", text)
 

@@ -15,7 +15,7 @@ default, p to three decimals or "< 0.001"), and tests/test_manuscript_render.py 
   {{< ftest prefix [d] >}}      "*F*(df1, df2) = F, *p* ..." from <prefix>.df1/.df2/.f/.p
   {{< pes key >}}               partial eta squared, 3 decimals
   {{< ci prefix [d] >}}         "[low, high]" from <prefix>.ci_low and <prefix>.ci_high
-  {{< sig key [alpha] >}}       "significant" / "not significant" (p below alpha, default 0.05)
+  {{< sig key [alpha] >}}       "significant" / "not significant" (p below alpha, default 0.05); n/a if p is not finite
   {{< rose key >}}              "rose" / "fell" from the sign of a post - pre change
   {{< cmp key other [hi lo] >}} "higher" / "lower" (or the two given words): key's value against other's
   {{< word key table >}}        a string result (e.g. t2.correction) looked up in metadata `results-words.<table>`;
@@ -278,7 +278,8 @@ local shortcodes = {
   end,
   ["sig"] = function(args)
     local p, alpha = val(arg(args, 1)), tonumber(arg(args, 2, "0.05"))
-    return (finite(p) and p < alpha) and "significant" or "not significant"
+    if not finite(p) then return not_finite() end  -- a test that could not be computed is not "not significant"
+    return p < alpha and "significant" or "not significant"
   end,
   ["rose"] = function(args)
     local x = val(arg(args, 1))
