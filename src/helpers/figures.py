@@ -28,7 +28,8 @@ from matplotlib.collections import LineCollection
 from matplotlib.patches import FancyBboxPatch
 from scipy import optimize, stats
 
-from helpers import io
+from helpers import formatting as fmt
+from helpers import io, tables
 from helpers.names import ANALYTE_LABELS, ANALYTES
 from helpers.names import ARM_COLORS as ARM_COLORS
 from helpers.names import ARM_LABELS as ARM_LABELS
@@ -541,36 +542,39 @@ def plot_change_scatter(changes: pd.DataFrame, analyte: str = "oxytocin",
 
 
 def effects_markdown(effects: pd.DataFrame, labels: Mapping[str, str] = ANALYTE_LABELS) -> str:
-    """The forest plot's numbers as a Markdown pipe table (aggregate values only)."""
-    rows = ["| Analyte | Arm | n | t | p | p (Bonferroni) | d_z [95% CI] | d_av |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    """The forest plot's numbers as a Markdown pipe table (aggregate values only), formatted by
+    :mod:`helpers.formatting`."""
     order = {m: i for i, m in enumerate(ANALYTES)}
     eff = effects.assign(_o=effects["measure"].map(order)).sort_values(["_o", "arm"])
-    for _, r in eff.iterrows():
-        rows.append(
-            f"| {labels.get(r['measure'], r['measure'])} | {ARM_LABELS.get(r['arm'], r['arm'])} | {int(r['n'])} | "
-            f"{r['t']:.3f} | {r['p']:.3f} | {r['p_bonferroni']:.3f} | "
-            f"{r['d_z']:.2f} [{r['d_z_low']:.2f}, {r['d_z_high']:.2f}] | {r['d_av']:.2f} |"
-        )
-    return "\n".join(rows)
+    shown = pd.DataFrame({
+        "Analyte": [labels.get(m, m) for m in eff["measure"]],
+        "Arm": [ARM_LABELS.get(a, a) for a in eff["arm"]],
+        "n": [fmt.count(n) for n in eff["n"]],
+        "t": [fmt.number(t, 3) for t in eff["t"]],
+        "p": [fmt.p_value(p) for p in eff["p"]],
+        "p (Bonferroni)": [fmt.p_value(p) for p in eff["p_bonferroni"]],
+        "d~z~ [95% CI]": [fmt.ci(d, lo, hi) for d, lo, hi in zip(eff["d_z"], eff["d_z_low"], eff["d_z_high"],
+                                                                  strict=True)],
+        "d~av~": [fmt.number(d) for d in eff["d_av"]],
+    })
+    return tables.to_markdown(shown)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # methods table and the published values the discussion checks
 # --------------------------------------------------------------------------------------------------------------
 def _num_text(x: float) -> str:
-    return f"{x:,.2f}".rstrip("0").rstrip(".") if x < 100 else f"{x:,.0f}"
+    """An assay limit as the manufacturer prints it: up to two decimals below 100 ("0.05", "8"), whole above."""
+    return fmt.number(x, 2).rstrip("0").rstrip(".") if x < 100 else fmt.number(x, 0)
 
 
 def assay_markdown(path: str | Path = ASSAYS_YAML) -> str:
     """Assay characteristics (replicates, lower limit of sensitivity, range) as a Markdown table."""
     spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    rows = ["| Analyte | Replicates | Lower limit of sensitivity (pg/mL) | Upper end of range (pg/mL) |",
-            "|---|---:|---:|---:|"]
-    for analyte in ANALYTES:
-        a = spec[analyte]
-        rows.append(f"| {ANALYTE_LABELS[analyte]} | {a.get('replicates', '')} | {_num_text(float(a['llod']))} | "
-                    f"{_num_text(float(a['uloq']))} |")
-    return "\n".join(rows)
+    shown = pd.DataFrame([{"Analyte": ANALYTE_LABELS[a], "Replicates": str(spec[a].get("replicates", "")),
+                           "Lower limit of sensitivity (pg/mL)": _num_text(float(spec[a]["llod"])),
+                           "Upper end of range (pg/mL)": _num_text(float(spec[a]["uloq"]))} for a in ANALYTES])
+    return tables.to_markdown(shown)
 
 
 def paper_checks(path: str | Path = PAPER_VALUES, n_tests: int = 12) -> dict[str, tuple[float, str]]:
