@@ -354,6 +354,6 @@ def test_survival_table():
         {"finding": "down", "checks": {"paper": (0.01, False), "log": (0.0001, True)}},
     ])
     assert list(disp.columns) == ["Finding", "paper", "log", "mlm"]
-    assert disp.iloc[0].tolist() == ["up", "yes (p = 0.010)", "no (p = 0.200)", "n/a"]
+    assert disp.iloc[0].tolist() == ["up", "yes (p =\u00a00.010)", "no (p =\u00a00.200)", "n/a"]
     assert disp.iloc[1].tolist() == ["down", "no (p =\u00a00.010)", "yes (p <\u00a00.001)", "n/a"]
     assert long["survives"].tolist()[:2] == [True, False]
