@@ -22,6 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import yaml
 from matplotlib import ticker
 from matplotlib.collections import LineCollection
@@ -60,8 +61,10 @@ VISITS = ("pre", "post")
 # style and saving
 # --------------------------------------------------------------------------------------------------------------
 def set_style() -> None:
-    """Matplotlib settings shared by every figure (small journal text, deterministic SVG)."""
+    """Settings shared by every figure: seaborn's "ticks" theme in its "paper" context, with small journal text and
+    a deterministic SVG."""
     plt.rcdefaults()
+    sns.set_theme(context="paper", style="ticks", palette=list(OKABE_ITO.values()))
     plt.rcParams.update(
         {
             "font.family": "DejaVu Sans",
@@ -521,21 +524,26 @@ def plot_change_scatter(changes: pd.DataFrame, analyte: str = "oxytocin",
     for ax, score in zip(axes.flat, scores, strict=True):
         ycol = f"{score}_change"
         data = changes[[xcol, ycol, "arm"]].dropna()
-        for arm in ARMS:
-            sub = data[data["arm"] == arm]
-            ax.scatter(sub[xcol], sub[ycol], s=12, color=ARM_COLORS[arm], edgecolor="white", linewidth=0.3,
-                       marker="s" if arm == "MBPM" else "o", label=f"{ARM_LABELS[arm]} (n = {len(sub)})", zorder=3)
+        counts = data["arm"].value_counts()
+        shown = data.assign(arm=data["arm"].map(lambda a: f"{ARM_LABELS[a]} (n = {counts.get(a, 0)})"))
+        sns.scatterplot(data=shown, x=xcol, y=ycol, hue="arm", style="arm", ax=ax, s=12, edgecolor="white",
+                        linewidth=0.3, zorder=3, hue_order=[f"{ARM_LABELS[a]} (n = {counts.get(a, 0)})" for a in ARMS],
+                        palette=[ARM_COLORS[a] for a in ARMS], markers=["s", "o"])
         if len(data) >= 3:
-            fit = stats.linregress(data[xcol], data[ycol])
-            xs = np.linspace(data[xcol].min(), data[xcol].max(), 50)
-            ax.plot(xs, fit.intercept + fit.slope * xs, color="#333333", linewidth=0.9)
+            # the pooled least-squares line; no band (seaborn's band is bootstrapped: a seed-dependent figure)
+            sns.regplot(data=data, x=xcol, y=ycol, ax=ax, scatter=False, ci=None, color="#333333",
+                        line_kws={"linewidth": 0.9})
             r = pooled_correlation(data, xcol, ycol)
-            ax.set_title(f"Pooled Pearson r = {r['r']:.2f}, p = {r['p']:.3f} (n = {r['n']})", fontsize=6.5)
+            ax.set_title(f"Pooled Pearson r = {fmt.number(r['r'])}, p {fmt.p_value(r['p'], relation=True)} "
+                         f"(n = {r['n']})", fontsize=6.5)
         ax.axhline(0, color="#BBBBBB", linewidth=0.5, zorder=0)
         ax.axvline(0, color="#BBBBBB", linewidth=0.5, zorder=0)
         ax.set_xlabel(f"Change in {ANALYTE_LABELS.get(analyte, analyte).lower()} (pg/mL, post − pre)")
         ax.set_ylabel(f"Change in {SCORE_LABELS.get(score, score)}")
     handles, labels_ = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
     fig.legend(handles, labels_, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(pad=0.4, w_pad=1.5, rect=(0, 0.08, 1, 1))
     return fig
