@@ -525,9 +525,9 @@ def plot_change_scatter(changes: pd.DataFrame, analyte: str = "oxytocin",
         ycol = f"{score}_change"
         data = changes[[xcol, ycol, "arm"]].dropna()
         counts = data["arm"].value_counts()
-        shown = data.assign(arm=data["arm"].map(lambda a: f"{ARM_LABELS[a]} (n = {counts.get(a, 0)})"))
-        sns.scatterplot(data=shown, x=xcol, y=ycol, hue="arm", style="arm", ax=ax, s=12, edgecolor="white",
-                        linewidth=0.3, zorder=3, hue_order=[f"{ARM_LABELS[a]} (n = {counts.get(a, 0)})" for a in ARMS],
+        named = {a: f"{ARM_LABELS[a]} (n = {counts.get(a, 0)})" for a in ARMS}
+        sns.scatterplot(data=data.assign(arm=data["arm"].map(named)), x=xcol, y=ycol, hue="arm", style="arm", ax=ax,
+                        s=12, edgecolor="white", linewidth=0.3, zorder=3, hue_order=list(named.values()),
                         palette=[ARM_COLORS[a] for a in ARMS], markers=["s", "o"])
         if len(data) >= 3:
             # the pooled least-squares line; no band (seaborn's band is bootstrapped: a seed-dependent figure)
