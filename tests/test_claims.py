@@ -79,3 +79,4 @@ def test_appendix_rows_name_their_measure_and_no_foreign_section_numbers():
     decreases = sorted(measure for claim, measure, _ in cells if claim.startswith("decreases in inflammatory"))
     assert [m.split(",")[0] for m in decreases] == ["IL-1β", "IL-6", "IL-8", "TNF-α"]
     assert all(measure for _, measure, _ in cells)
+    assert "t(13) = \u22122.302" in table and "= -2" not in table  # the article's numbers with a true minus

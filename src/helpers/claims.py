@@ -9,10 +9,12 @@ results keys, see :func:`claim_verdict`). Written by hand: the rule language is 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
 
+from helpers import formatting as fmt
 from helpers import tables
 
 PAPER_VALUES = Path(__file__).with_name("paper_values.csv")
@@ -80,12 +82,13 @@ def claim_verdict(rule: str, results: dict) -> tuple[str, str]:
     return ("holds" if all(truth) else "does not hold"), "; ".join(evidence)
 
 
-def measure_name(quantity: str) -> str:
-    """The measure a claim is about, as the reader sees it: "IL-1b, MBPM, mean change" -> "IL-1β, MBPM, ..."."""
-    text = str(quantity)
+def shown_text(text: str) -> str:
+    """A claim or measure as the reader sees it: Greek letters ("IL-1b" -> "IL-1β") and a true minus before a
+    number the article printed ("t(13) = -2.302" -> "t(13) = −2.302")."""
+    text = str(text)
     for ascii_, shown in _GREEK.items():
         text = text.replace(ascii_, shown)
-    return text
+    return re.sub(r"(?<![\w-])-(?=\d)", fmt.MINUS, text)
 
 
 def qualitative_claims(results: dict, paper: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -96,7 +99,7 @@ def qualitative_claims(results: dict, paper: pd.DataFrame | None = None) -> pd.D
     for _, p in paper[paper["relation"] == "qual"].iterrows():
         rule = p["rule"] if isinstance(p.get("rule"), str) else ""
         verdict, evidence = claim_verdict(rule, results)
-        rows.append({"claim": p["paper_text"], "measure": measure_name(p["quantity"]), "verdict": verdict,
+        rows.append({"claim": shown_text(p["paper_text"]), "measure": shown_text(p["quantity"]), "verdict": verdict,
                      "rule": rule, "evidence": evidence})
     return pd.DataFrame(rows, columns=["claim", "measure", "verdict", "rule", "evidence"])
 
