@@ -65,7 +65,7 @@ def test_p_value(p, cell, prose):
 def test_composite_quantities_stay_on_one_line():
     assert fmt.mean_sd(12.5, 3.0149) == f"12.50{S}(3.01)"
     assert fmt.mean_sd(12.5, math.nan) == "12.50" and fmt.mean_sd(math.nan, 1.0) == ""
-    assert fmt.ci(0.5, -0.1, 1.1) == f"0.50{S}[{M}0.10,{S}1.10]"
+    assert fmt.ci(0.5, -0.1, 1.1) == f"0.50 [{M}0.10,{S}1.10]"
     assert fmt.interval(-0.004, 0.2) == f"[0.00,{S}0.20]"
     assert fmt.df(1, 63) == f"1,{S}63" and fmt.df(4.31, 103.4) == f"4.31,{S}103.40" and fmt.df(9998) == "9998"
     assert fmt.statistic("H", 5.9764) == f"H{S}={S}5.976" and fmt.statistic("F", math.nan) == ""

@@ -260,7 +260,8 @@ def test_table1_indents_levels_under_their_variable_and_markdown_keeps_the_inden
     em = "\u2003"
     assert disp["Measure"].tolist() == ["**Demographics**", f"{em}Gender, n (%)", f"{em}{em}female", f"{em}{em}male",
                                         "**Scores**", f"{em}BDI-II total"]
-    assert disp.iloc[2]["CP n"] == "3\u00a0(50.0%)"
+    assert disp.iloc[1]["CP n"] == "6" and disp.iloc[2]["CP n"] == ""  # the variable's n, its levels' n (%)
+    assert disp.iloc[2]["CP mean (SD) or n (%)"] == "3\u00a0(50.0%)"
     md = tables.to_markdown(disp)
     assert f"| {em}{em}female" in md
     # numeric columns right-aligned, the labels left

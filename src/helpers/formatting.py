@@ -13,7 +13,8 @@ The rules (a journal's, e.g. APA 7 §6.36-6.44) are also those of the prose shor
   ("= 0.038", "< 0.001").
 * Not a finite number: ``missing`` ("" in a table cell, where the note explains; "NA" in prose, as the Lua).
 * Spaces inside one reported quantity ("< 0.001", "12.50 (3.01)", "[0.10, 0.30]", "1, 63", "F = 3.008") are
-  no-break spaces (U+00A0), so that no format (HTML, Word, JATS) breaks a line inside a number.
+  no-break spaces (U+00A0), so that no format (HTML, Word, JATS) breaks a line inside a number; an estimate and
+  its interval are two quantities (an ordinary space).
 
 Written by hand: no well-kept library formats statistics to journal rules (babel formats locales, not p-values).
 """
@@ -91,10 +92,11 @@ def interval(low, high, digits: int = 2, missing: str = "") -> str:
 
 
 def ci(estimate, low, high, digits: int = 2, missing: str = "") -> str:
-    """An estimate with its interval, "0.50 [−0.10, 1.10]"; ``missing`` when the estimate is."""
+    """An estimate with its interval, "0.50 [−0.10, 1.10]"; ``missing`` when the estimate is. A narrow column may
+    put the interval under the estimate (an ordinary space between them), never break the interval itself."""
     if _finite(estimate) is None:
         return missing
-    return f"{number(estimate, digits)}{NBSP}{interval(low, high, digits, missing)}"
+    return f"{number(estimate, digits)} {interval(low, high, digits, missing)}"
 
 
 def df(df1, df2=None, digits: int = 2) -> str:

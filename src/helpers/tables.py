@@ -137,6 +137,8 @@ def table1(comparisons: pd.DataFrame, categorical: Sequence[tuple[str, pd.DataFr
             "Test", "Statistic", "df", "p", "", "Hedges' g [95% CI]"]
     rows: list[dict] = []
     by_dv = comparisons.set_index("dv")
+    if categorical:  # counts share the column of the means: "mean (SD) or n (%)", one narrow n column per group
+        cols[2], cols[4] = f"{levels[0]} mean (SD) or n (%)", f"{levels[1]} mean (SD) or n (%)"
 
     def continuous(dv, indent):
         r = by_dv.loc[dv]
@@ -148,14 +150,15 @@ def table1(comparisons: pd.DataFrame, categorical: Sequence[tuple[str, pd.DataFr
     def cat(var, counts, test, indent):
         t = test.iloc[0]
         tested = np.isfinite(t["chi2"])
-        rows.append({"Measure": f"{indent}{label(var)}, n (%)", "Test": "χ²" if tested else "",
+        totals = counts.sum(axis=0)
+        rows.append({"Measure": f"{indent}{label(var)}, n (%)", cols[1]: str(int(totals[levels[0]])),
+                     cols[3]: str(int(totals[levels[1]])), "Test": "χ²" if tested else "",
                      "Statistic": statistic("χ²", t["chi2"]) if tested else "",
                      "df": df(t["dof"]) if tested else "", "p": p_value(t["pval"]), "": ""})
-        totals = counts.sum(axis=0)
         for category, r in counts.iterrows():
             rows.append({"Measure": f"{indent}{INDENT}{category}",
-                         cols[1]: _n_percent(r[levels[0]], totals[levels[0]]),
-                         cols[3]: _n_percent(r[levels[1]], totals[levels[1]])})
+                         cols[2]: _n_percent(r[levels[0]], totals[levels[0]]),
+                         cols[4]: _n_percent(r[levels[1]], totals[levels[1]])})
 
     cats = {var: (counts, test) for var, counts, test in categorical}
     if sections is None:
