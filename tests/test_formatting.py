@@ -132,6 +132,10 @@ def _document() -> tuple[dict, str, list[tuple[str, str]]]:
         results[f"k{k}of{n}"] = k
         line(f"{{{{< share k{k}of{n} {n} cytokines >}}}}", fmt.share(k, n, "cytokines"))
         line(f"{{{{< share k{k}of{n} {n} >}}}}", fmt.share(k, n))
+    # a pattern counted below a threshold (a results key): 2 of the 3 tests.p values are below 0.05
+    results.update({"tests.a.p": 0.01, "tests.b.p": 0.04, "tests.c.p": 0.2, "alpha": 0.05, "n_tests": 3})
+    line("{{< share tests.*.p n_tests tests below alpha >}}", fmt.share(2, 3, "tests"))
+    line("{{< share tests.*.p n_tests below 0.001 >}}", fmt.share(0, 3))
     return results, "\n".join(lines), want
 
 

@@ -150,8 +150,9 @@ def keys_read(name: str, args: list[str]) -> set[str]:
         return {args[2]} if len(args) == 3 and KEY_RE.match(args[2]) else set()
     if name == "fold":
         return set(args)
-    if name == "share":
-        return {args[0]} | ({args[1]} if KEY_RE.match(args[1]) else set())
+    if name == "share":  # a count key or a pattern; a total; [noun]; [below x]
+        below = {args[-1]} if len(args) >= 4 and args[-2] == "below" and KEY_RE.match(args[-1]) else set()
+        return ({args[0]} if "*" not in args[0] else set()) | ({args[1]} if KEY_RE.match(args[1]) else set()) | below
     raise AssertionError(name)
 
 
@@ -180,8 +181,8 @@ def test_shortcode_keys_exist_in_results():
     missing = sorted({k for name, args in shortcodes(text) for k in keys_read(name, args)} - set(results))
     assert not missing, f"index.qmd reads results keys missing from {build / 'results.json'}: {missing}"
     for name, args in shortcodes(text):
-        if name == "count":
-            assert glob_keys(args[0], results), f"{{{{< count {args[0]} >}}}} matches no results key"
+        if name == "count" or (name == "share" and "*" in args[0]):
+            assert glob_keys(args[0], results), f"{{{{< {name} {args[0]} >}}}} matches no results key"
 
 
 def test_words_have_an_entry_for_every_value_the_build_gives():

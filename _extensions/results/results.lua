@@ -23,8 +23,9 @@ default, p to three decimals or "< 0.001"), and tests/test_manuscript_render.py 
   {{< stat prefix >}}           "*H* = 5.976" or "*F* = 5.976", the letter of the test chosen (<prefix>.test)
   {{< count pattern [below x] >}} how many keys match pattern (`*` = one dot-free segment) with a finite value,
                                 [only those below x: a number or a results key such as t1.alpha]
-  {{< share key total [noun] >}} how many of total, in words: "all four cytokines", "none of the four cytokines",
-                                "one of them" (total: a number or a results key)
+  {{< share key total [noun] [below x] >}} how many of total, in words: "all four cytokines", "none of the four
+                                cytokines", "one of them" (total: a number or a results key; key: a count, or a
+                                pattern as in `count`, [only values below x])
   {{< fold key key ... >}}      the largest of the values divided by the smallest, to the nearest whole number
 A missing key stops the render with a message naming the key and the file.
 --]]
@@ -134,18 +135,23 @@ local function threshold(text)
   return tonumber(text) or val(text)
 end
 
+-- how many keys match a pattern (`*` = one dot-free segment) with a finite value [below a threshold]
+local function count_keys(glob, below)
+  local pattern, k = key_pattern(glob), 0
+  for key, v in pairs(load()) do
+    if key:match(pattern) and finite(v) and (below == nil or v < below) then k = k + 1 end
+  end
+  return k
+end
+
 return {
   ["count"] = function(args)
-    local pattern, below = key_pattern(arg(args, 1)), nil
+    local below = nil
     if arg(args, 2) ~= nil then
       if arg(args, 2) ~= "below" then error("count: expected `below x` after the pattern, got " .. arg(args, 2)) end
       below = threshold(arg(args, 3))
     end
-    local k = 0
-    for key, v in pairs(load()) do
-      if key:match(pattern) and finite(v) and (below == nil or v < below) then k = k + 1 end
-    end
-    return string.format("%d", k)
+    return string.format("%d", count_keys(arg(args, 1), below))
   end,
   ["fold"] = function(args)
     local lo, hi = math.huge, -math.huge
@@ -157,9 +163,13 @@ return {
     return string.format("%.0f", hi / lo)
   end,
   ["share"] = function(args)
-    local k, n = val(arg(args, 1)), threshold(arg(args, 2))
+    local first, noun, below = arg(args, 1), arg(args, 3), nil
+    if noun == "below" then noun, below = nil, threshold(arg(args, 4))
+    elseif arg(args, 4) == "below" then below = threshold(arg(args, 5)) end
+    local k = first:find("*", 1, true) and count_keys(first, below) or val(first)
+    local n = threshold(arg(args, 2))
     if not (finite(k) and finite(n)) then return "NA" end
-    return share(math.tointeger(k), math.tointeger(n), arg(args, 3))
+    return share(math.tointeger(k), math.tointeger(n), noun)
   end,
   ["n"] = function(args)
     local x = val(arg(args, 1))

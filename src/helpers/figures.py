@@ -456,7 +456,7 @@ def plot_trajectories(long: pd.DataFrame, measures: Iterable[str] = ANALYTES, la
         ax.set_xlim(-0.45, 1.45)
         if log_scale and (data["value"] > 0).all():
             ax.set_yscale("log")
-            plain = ticker.FuncFormatter(lambda v, _pos: f"{v:g}")
+            plain = ticker.FuncFormatter(lambda v, _pos: fmt.number(v, 0) if v >= 1 else f"{v:g}")  # 10,000
             ax.yaxis.set_major_formatter(plain)
             ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_title(labels.get(measure, measure))
