@@ -5,7 +5,8 @@ section for a table too wide for a portrait page.
 Pandoc sizes a long-lined pipe table from the dashes of its separator row, and Word then squeezes numeric columns
 until "-3.084" wraps one digit per line. This filter (hand-written: neither pandoc nor Quarto sizes columns by
 content for Word, and Quarto's `tbl-colwidths` takes fixed percentages) gives each column at least the width of
-its longest unbreakable token, so a number such as "-1.71", "(1637.15)" or "0.001" never wraps, and shares the
+its longest unbreakable token, so a number such as "−1.71", "12.50 (3.01)" or "< 0.001" never wraps (helpers.formatting
+writes a true minus and no-break spaces inside every quantity, in every format), and shares the
 rest of the width in proportion to what each column still wants for its longest cell, so labels wrap first.
 When the tokens alone do not fit the portrait text width, the table's float gets a landscape section of its own
 (OOXML section breaks: a paragraph whose sectPr ends the section before it).
@@ -26,8 +27,19 @@ local CHAR_EM = 0.65
 local CELL_PADDING = 216
 local MAX_WANT_CHARS = 40 -- a label longer than this may wrap anyway: it claims no more width
 
+-- width of a text in "characters" of CHAR_EM: punctuation and spaces ('.', ',', '(', '[', no-break space) are about
+-- half a digit wide in the usual fonts (DejaVu Sans: 0.32-0.39 em against 0.64 em for a digit), so a number such
+-- as "2,923.07 (1,854.51)" needs 16 characters' width, not 19; capitals are wider (0.7-0.8 em)
+local NARROW = { ["."] = true, [","] = true, [":"] = true, [";"] = true, ["("] = true, [")"] = true, ["["] = true,
+  ["]"] = true, [" "] = true, ["\u{00A0}"] = true, ["'"] = true, ["|"] = true }
+
 local function chars(s)
-  return utf8.len(s) or #s
+  local n = 0
+  for _, c in utf8.codes(s) do
+    local ch = utf8.char(c)
+    n = n + (NARROW[ch] and 0.55 or (ch:match("^[A-Z]$") and 1.2 or 1)) -- capitals ~0.75 em in DejaVu Sans
+  end
+  return n
 end
 
 local function each_row(tbl, fn)
@@ -64,7 +76,7 @@ local function column_needs(tbl)
     for _, cell in ipairs(row.cells) do
       if cell.col_span == 1 and col <= n then
         local text = pandoc.utils.stringify(cell.contents)
-        for tok in text:gmatch("[^ ]+") do token[col] = math.max(token[col], chars(tok)) end
+        for tok in text:gmatch("[^ ]+") do token[col] = math.max(token[col], math.ceil(chars(tok))) end
         want[col] = math.max(want[col], math.min(chars(text), MAX_WANT_CHARS))
       end
       col = col + cell.col_span
@@ -110,55 +122,7 @@ local function section_break(landscape)
   return pandoc.RawBlock("openxml", "<w:p><w:pPr><w:sectPr>" .. size .. margins .. "</w:sectPr></w:pPr></w:p>")
 end
 
--- Typesetting of numbers in table cells: a true minus sign before a digit (Word and LibreOffice may break a line
--- after a hyphen-minus, "-" / "0.71"), and no-break spaces that keep "< 0.001", "H = 33.237" and "1, 63" or
--- "[2.08, 3.63]" on one line.
-local NBSP = "\u{00A0}"
-local RELATIONS = { ["<"] = true, [">"] = true, ["="] = true, ["≤"] = true, ["≥"] = true }
-
-local function minus(s)
-  return (s:gsub("^%-(%d)", "−%1"):gsub("([%[%(])%-(%d)", "%1−%2"))
-end
-
-local function numeric_start(s)
-  return s:match("^[%d−%-%.%[%(]") ~= nil
-end
-
-local function last_part(s)
-  return s:match("([^\u{00A0}]+)$") or s
-end
-
-local function join_numbers(inlines)
-  local out = pandoc.Inlines({})
-  for i, el in ipairs(inlines) do
-    local prev, nxt = out[#out], inlines[i + 1]
-    if el.t == "Str" then
-      local text = minus(el.text)
-      if inlines[i - 1] and inlines[i - 1].t == "Space" and out.joined then
-        out[#out] = pandoc.Str(prev.text .. NBSP .. text)
-      else
-        out:insert(pandoc.Str(text))
-      end
-      out.joined = false
-    elseif el.t == "Space" and prev and prev.t == "Str" and nxt and nxt.t == "Str" then
-      local left, right = last_part(prev.text), minus(nxt.text)
-      out.joined = RELATIONS[left] or RELATIONS[right] or (left:match(",$") ~= nil and numeric_start(right))
-      if not out.joined then out:insert(el) end
-    else
-      out.joined = false
-      out:insert(el)
-    end
-  end
-  out.joined = nil
-  return out
-end
-
 local function size_data_table(tbl)
-  each_row(tbl, function(row)
-    for _, cell in ipairs(row.cells) do
-      cell.contents = cell.contents:walk({ Inlines = join_numbers })
-    end
-  end)
   local need, extra = column_needs(tbl)
   local room = PORTRAIT - FLOAT_PADDING
   local landscape = sum(need) > room

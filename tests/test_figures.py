@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 
 import numpy as np
@@ -133,16 +134,26 @@ def test_forest_and_change_plots_use_the_colour_blind_safe_palette(trial_data, t
     r = figures.pooled_correlation(changes, "oxytocin_change", "bdi_total_change")
     data = changes[["oxytocin_change", "bdi_total_change"]].dropna()
     assert r["n"] == len(data) and r["r"] == pytest.approx(stats.pearsonr(data.iloc[:, 0], data.iloc[:, 1])[0])
-    fig = figures.plot_change_scatter(changes)
-    assert len(fig.axes) == 2
-    figures.plt.close(fig)
+    saved = []
+    for run in ("a", "b"):
+        fig = figures.plot_change_scatter(changes)
+        assert len(fig.axes) == 2
+        saved.append(figures.save_figure(fig, "change", tmp_path / run))
+        figures.plt.close(fig)
+    assert saved[0]["svg"].read_bytes() == saved[1]["svg"].read_bytes()  # seaborn's fit line has no random band
+    assert fig.axes[0].get_title().startswith("Pooled Pearson r = ") and "-" not in fig.axes[0].get_title()
+    legend = [t.get_text() for t in fig.legends[0].texts]
+    assert legend == [f"MBPM (n = {sum(changes.dropna(subset=['sfmpq_total_change']).arm == 'MBPM')})",
+                      f"Wait-list (n = {sum(changes.dropna(subset=['sfmpq_total_change']).arm == 'WL')})"]
 
 
 def test_effects_table_is_aggregate_markdown(trial_data):
     md = figures.effects_markdown(figures.paired_effects(trial_data["wide"]))
-    assert md.startswith("| Analyte |")
+    assert md.startswith("| Analyte ")
     assert "T0" not in md  # no record ids
-    assert len(md.splitlines()) == 2 + 12
+    assert len(md.strip().splitlines()) == 2 + 12
+    assert "\u2212" in md and not re.search(r"(?<![A-Z])-\d", md)  # true minus signs (IL-6 is a name)
+    assert "d~z~ [95% CI]" in md.splitlines()[0]  # a real subscript in every output format
 
 
 def test_paper_checks_recompute_the_anomalies():
@@ -156,8 +167,9 @@ def test_paper_checks_recompute_the_anomalies():
 def test_assay_table_lists_the_six_analytes():
     md = figures.assay_markdown()
     for label in figures.ANALYTE_LABELS.values():
-        assert f"| {label} |" in md
-    assert "| Oxytocin | 3 | 8 | 1,000 |" in md
+        assert f"| {label} " in md
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()]
+    assert ["Oxytocin", "3", "8", "1,000"] in rows and ["DHEA-S", "2", "95.14", "15,300"] in rows
 
 
 

@@ -21,7 +21,7 @@ KEY_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 INLINE_RE = re.compile(r"(?<!`)`\{python\}[ \t]([^`]+)`")  # Quarto's inline code: not a ```{python} fence
 # The article's numbers: shortcodes of _extensions/results (see results.lua for what each one prints).
 SHORTCODE_RE = re.compile(
-    r"\{\{<\s*(n|num|pv|pes|msd|ci|ftest|sig|rose|cmp|word|stat|count|fold)\s+([^>]*?)\s*>\}\}")
+    r"\{\{<\s*(n|num|pv|pes|msd|ci|ftest|sig|rose|cmp|word|stat|count|fold|share)\s+([^>]*?)\s*>\}\}")
 EMBED_RE = re.compile(r"\{\{<\s*embed\s+([^#\s>]+)#([A-Za-z0-9_-]+)[^>]*>\}\}")
 XREF_RE = re.compile(r"(?<![\w\[])@((?:fig|tbl)-[A-Za-z0-9_-]+)")
 
@@ -126,7 +126,8 @@ def test_no_hand_typed_statistics_in_manuscript():
 # ---------------------------------------------------------------------------------------------------------------
 def shortcodes(text: str) -> list[tuple[str, list[str]]]:
     """(name, arguments) of every results shortcode in the text."""
-    return [(m.group(1), m.group(2).split()) for m in SHORTCODE_RE.finditer(text)]
+    # in the front matter (the abstract) a pattern's `*` is escaped (`\*`): metadata is Markdown before shortcodes
+    return [(m.group(1), m.group(2).replace("\\*", "*").split()) for m in SHORTCODE_RE.finditer(text)]
 
 
 def keys_read(name: str, args: list[str]) -> set[str]:
@@ -149,6 +150,9 @@ def keys_read(name: str, args: list[str]) -> set[str]:
         return {args[2]} if len(args) == 3 and KEY_RE.match(args[2]) else set()
     if name == "fold":
         return set(args)
+    if name == "share":  # a count key or a pattern; a total; [noun]; [below x]
+        below = {args[-1]} if len(args) >= 4 and args[-2] == "below" and KEY_RE.match(args[-1]) else set()
+        return ({args[0]} if "*" not in args[0] else set()) | ({args[1]} if KEY_RE.match(args[1]) else set()) | below
     raise AssertionError(name)
 
 
@@ -177,8 +181,8 @@ def test_shortcode_keys_exist_in_results():
     missing = sorted({k for name, args in shortcodes(text) for k in keys_read(name, args)} - set(results))
     assert not missing, f"index.qmd reads results keys missing from {build / 'results.json'}: {missing}"
     for name, args in shortcodes(text):
-        if name == "count":
-            assert glob_keys(args[0], results), f"{{{{< count {args[0]} >}}}} matches no results key"
+        if name == "count" or (name == "share" and "*" in args[0]):
+            assert glob_keys(args[0], results), f"{{{{< {name} {args[0]} >}}}} matches no results key"
 
 
 def test_words_have_an_entry_for_every_value_the_build_gives():
@@ -285,3 +289,75 @@ def test_citations_are_in_the_bibliography():
         cited |= set(re.findall(r"@([A-Za-z][\w:-]*)", group))
     assert cited, "no citations"
     assert cited <= entries, f"cited but not in references.bib: {sorted(cited - entries)}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# scholarly metadata and the slips a reader saw once
+# ---------------------------------------------------------------------------------------------------------------
+def front_matter() -> dict:
+    return yaml.safe_load(re.match(r"\A---\n(.*?)\n---\n", QMD.read_text(encoding="utf-8"), flags=re.S).group(1))
+
+
+def test_abstract_is_front_matter_and_types_no_statistic():
+    """`abstract:` in the front matter (the JATS gets <abstract>), not a body heading; its prose obeys the rule."""
+    abstract = front_matter()["abstract"]
+    assert "**Background.**" in abstract and "**Conclusions.**" in abstract
+    assert not re.search(r"^#+\s*Abstract", QMD.read_text(encoding="utf-8"), flags=re.M)
+    assert not hand_typed_statistics("---\n---\n" + abstract)
+    assert len(shortcodes(abstract)) >= 10
+
+
+def _cff_person(p: dict) -> tuple:
+    return p.get("given-names"), p.get("family-names"), p.get("affiliation"), p.get("orcid")
+
+
+def _qmd_person(a: dict) -> tuple:
+    name = a["name"]
+    orcid = a.get("orcid")
+    return (name["given"], name["family"], "; ".join(x["name"] for x in a.get("affiliations", [])) or None,
+            f"https://orcid.org/{orcid}" if orcid else None)
+
+
+def test_citation_cff_authors_are_the_articles():
+    """One source: index.qmd's authors (names, affiliations, ORCID iDs); CITATION.cff repeats them exactly, for the
+    software and its preferred citation, and carries the release metadata."""
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    article = [_qmd_person(a) for a in front_matter()["author"]]
+    assert [_cff_person(p) for p in cff["authors"]] == article
+    assert [_cff_person(p) for p in cff["preferred-citation"]["authors"]] == article
+    assert cff["preferred-citation"]["title"] == front_matter()["title"]
+    assert {"repository-code", "date-released", "version", "license"} <= set(cff)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(cff["date-released"]))
+
+
+def test_methods_name_the_libraries_the_code_imports():
+    """Every library the Software paragraph names is imported by the package, and the main ones are named."""
+    text = QMD.read_text(encoding="utf-8")
+    software = re.search(r"\*Software\.\*(.*?)\n\n", text, flags=re.S).group(1)
+    imports = set()
+    for path in (ROOT / "src" / "helpers").rglob("*.py"):
+        imports |= set(re.findall(r"^(?:import|from) (\w+)", path.read_text(encoding="utf-8"), flags=re.M))
+    named = {"pandas": "pandas", "NumPy": "numpy", "pandera": "pandera", "SciPy": "scipy",
+             "statsmodels": "statsmodels", "pingouin": "pingouin", "seaborn": "seaborn", "matplotlib": "matplotlib"}
+    for word, module in named.items():
+        assert word in software, f"the Software paragraph does not name {word}"
+        assert module in imports, f"the Software paragraph names {word}, which src/helpers never imports"
+
+
+def test_generated_counts_are_written_as_words():
+    """Counts that end a sentence's meaning go through {{< share >}} ("all four", "none of them"), never
+    "4 cytokines out of four" or "for 0 of them" (tests/test_formatting.py holds the word rule for every count)."""
+    text = QMD.read_text(encoding="utf-8")
+    assert not re.search(r"\{\{<\s*n [^>]*>\}\}\s+(?:\w+\s+)?(?:out )?of (?:them|four|the)", text)
+    assert "{{< share fig.dz.mbpm.cytokines_falling 4 cytokines >}}" in text
+
+
+def test_every_embedded_figure_has_alt_text_and_a_caption_for_readers():
+    """fig-alt on every figure cell of the notebooks; captions speak to readers (no results keys, no code)."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            src = "".join(cell["source"])
+            if re.search(r"^#\| label: fig-", src, flags=re.M):
+                assert re.search(r"^#\| fig-alt: \S", src, flags=re.M), f"{path.name}: a figure without fig-alt"
+            for cap in re.findall(r"^#\| (?:fig|tbl)-cap: (.*)$", src, flags=re.M):
+                assert "`" not in cap and "results key" not in cap and "_" not in cap, f"{path.name}: {cap}"

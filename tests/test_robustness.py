@@ -342,7 +342,7 @@ def test_change_correlations_perfect_line_as_r():
 
 def test_survival_table_nan_p_is_not_a_no():
     disp, long = rb.survival_table([{"finding": "f", "checks": {"a": (np.nan, True), "b": (0.2, True)}}])
-    assert disp.iloc[0].tolist() == ["f", "n/a", "no (p = 0.200)"]
+    assert disp.iloc[0].tolist() == ["f", "n/a", "no (p =\u00a00.200)"]
     assert long["survives"].tolist() == [None, False]
     with pytest.raises(ValueError, match=r"p = 1\.5 for finding 'f', check 'a'"):
         rb.survival_table([{"finding": "f", "checks": {"a": (1.5, True)}}])
@@ -354,6 +354,6 @@ def test_survival_table():
         {"finding": "down", "checks": {"paper": (0.01, False), "log": (0.0001, True)}},
     ])
     assert list(disp.columns) == ["Finding", "paper", "log", "mlm"]
-    assert disp.iloc[0].tolist() == ["up", "yes (p = 0.010)", "no (p = 0.200)", "n/a"]
-    assert disp.iloc[1].tolist() == ["down", "no (p = 0.010)", "yes (p < 0.001)", "n/a"]
+    assert disp.iloc[0].tolist() == ["up", "yes (p =\u00a00.010)", "no (p =\u00a00.200)", "n/a"]
+    assert disp.iloc[1].tolist() == ["down", "no (p =\u00a00.010)", "yes (p <\u00a00.001)", "n/a"]
     assert long["survives"].tolist()[:2] == [True, False]

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from helpers import tables
+from helpers.formatting import p_value
 from helpers.stats import group_tests as gt
 from helpers.stats import mixed_anova
 from helpers.stats import robustness as rb
@@ -35,14 +36,6 @@ def _bad(rows):
 
 # --- formatting ------------------------------------------------------------------------------------------------------
 
-def test_formatters():
-    assert tables.fmt_p(0.0004) == "< 0.001" and tables.fmt_p(0.0384) == "0.038" and tables.fmt_p(np.nan) == ""
-    assert tables.fmt_mean_sd(12.5, 3.0149) == "12.50 (3.01)"
-    assert tables.fmt_num(-0.001, 2) == "0.00"
-    assert tables.fmt_df(1, 63) == "1, 63" and tables.fmt_df(4.31, 103.4) == "4.31, 103.40"
-    assert tables.fmt_ci(0.5, -0.1, 1.1) == "0.50 [-0.10, 1.10]"
-
-
 def test_table1_and_save(tmp_path):
     rng = np.random.default_rng(0)
     d = pd.DataFrame({"cohort": ["CP"] * 12 + ["HC"] * 6, "bdi_total": rng.normal(10, 3, 18),
@@ -51,10 +44,10 @@ def test_table1_and_save(tmp_path):
     cat = [("gender", *gt.crosstab_test(d, "gender", "cohort", ["CP", "HC"]))]
     disp = tables.table1(comp, cat, sections={"Demographics": ["gender"], "Scores": ["bdi_total"],
                                               "Analytes": ["il8", "absent"]})
-    assert disp["Measure"].tolist()[:2] == ["**Demographics**", "Gender, n (%)"]
-    row = disp[disp["Measure"] == "BDI-II total"].iloc[0]
-    assert row["CP n"] == "12" and row["p"] == tables.fmt_p(comp.iloc[0]["pval"])
-    md = tables.save_table(disp, "tbl-x", str(tmp_path), data=comp, notes=tables.table1_notes("mean", 0.05))
+    assert disp["Measure"].tolist()[:2] == ["**Demographics**", "\u2003Gender, n (%)"]
+    row = disp[disp["Measure"] == "\u2003BDI-II total"].iloc[0]
+    assert row["CP n"] == "12" and row["p"] == p_value(comp.iloc[0]["pval"])
+    md = tables.save_table(disp, "tbl-x", str(tmp_path), data=comp, notes=tables.table1_notes(disp, "mean", 0.05))
     assert (tmp_path / "tables" / "tbl-x.md").read_text() == md and md.startswith("| Measure")
     back = pd.read_parquet(tmp_path / "tables" / "tbl-x.parquet")
     assert back["pval"].tolist() == comp["pval"].tolist()
@@ -236,9 +229,44 @@ def test_table1_names_a_measure_without_a_test_and_the_rule_fallback():
         comp = gt.compare_groups_many(d, ["bdi_total", "pcs_total"], "cohort", ["CP", "HC"])
     disp = tables.table1(comp).set_index("Measure")
     assert disp.loc["BDI-II total", "Test"] == "not computed" and disp.loc["BDI-II total", "p"] == ""
-    assert disp.loc["Pain Catastrophizing Scale total", "Test"] == "Kruskal-Wallis†"  # HC has n = 2
-    notes = tables.table1_notes("mean", 0.05, comparisons=comp)
+    pcs = disp.loc["Pain Catastrophizing Scale total"]
+    assert pcs["Test"] == "Kruskal-Wallis" and pcs["Statistic"].endswith("†")  # HC has n = 2
+    notes = tables.table1_notes(disp.reset_index(), "mean", 0.05, comparisons=comp)
     assert notes[-1].startswith("† ") and "n <= 2 in a group" in notes[-1] and "constant in every group" in notes[-1]
+
+
+def test_table1_notes_refer_only_to_rows_present():
+    d = pd.DataFrame({"cohort": ["CP"] * 4 + ["HC"] * 3, "bdi_total": [4.0, 6, 9, 3, 2, 5, 1],
+                      "pcs_total": [1.0, 5, 9, 12, 3, 4, np.nan]})
+    with pytest.warns(RuntimeWarning, match="pcs_total"):
+        comp = gt.compare_groups_many(d, ["bdi_total", "pcs_total"], "cohort", ["CP", "HC"])
+    assert comp.set_index("dv").loc["pcs_total", "rule_note"]  # the PCS test departs from the rule (HC n = 2)...
+    shown = tables.table1(comp, sections={"Scores": ["bdi_total"]})  # ...but the table shows BDI-II only
+    notes = tables.table1_notes(shown, "mean", 0.05, min_expected=1.2, comparisons=comp)
+    text = " ".join(notes)
+    assert "†" not in text and "Catastrophizing" not in text
+    assert "χ²" not in text  # no categorical row: neither the χ² sentence nor the expected-count warning
+    assert "Hedges' g" in text
+    both = tables.table1(comp)
+    assert "Pain Catastrophizing Scale total: " in tables.table1_notes(both, "mean", 0.05, comparisons=comp)[-1]
+
+
+def test_table1_indents_levels_under_their_variable_and_markdown_keeps_the_indent():
+    d = pd.DataFrame({"cohort": ["CP"] * 6 + ["HC"] * 4, "bdi_total": [4.0, 6, 9, 3, 2, 5, 1, 2, 3, 1],
+                      "gender": ["female", "male"] * 5})
+    comp = gt.compare_groups_many(d, ["bdi_total"], "cohort", ["CP", "HC"])
+    cat = [("gender", *gt.crosstab_test(d, "gender", "cohort", ["CP", "HC"]))]
+    disp = tables.table1(comp, cat, sections={"Demographics": ["gender"], "Scores": ["bdi_total"]})
+    em = "\u2003"
+    assert disp["Measure"].tolist() == ["**Demographics**", f"{em}Gender, n (%)", f"{em}{em}female", f"{em}{em}male",
+                                        "**Scores**", f"{em}BDI-II total"]
+    assert disp.iloc[1]["CP n"] == "6" and disp.iloc[2]["CP n"] == ""  # the variable's n, its levels' n (%)
+    assert disp.iloc[2]["CP mean (SD) or n (%)"] == "3\u00a0(50.0%)"
+    md = tables.to_markdown(disp)
+    assert f"| {em}{em}female" in md
+    # numeric columns right-aligned, the labels left
+    separator = md.splitlines()[1].split("|")[1:-1]
+    assert separator[0].startswith(":") and separator[2].rstrip().endswith(":")
 
 
 def test_table2_marks_a_test_that_could_not_be_computed():
@@ -266,6 +294,6 @@ def test_welch_table_beside_the_rule(base):
     comp = gt.compare_groups_many(base, ["il8", "bdi_total"], "cohort", ["CP", "HC"])
     disp = tables.welch_table(comp).set_index("Measure")
     il8 = comp.set_index("dv").loc["il8"]
-    assert disp.loc["IL-8 (pg/mL)", "p (Welch)"] == tables.fmt_p(il8["welch_p"])
+    assert disp.loc["IL-8 (pg/mL)", "p (Welch)"] == p_value(il8["welch_p"])
     assert disp.loc["IL-8 (pg/mL)", "Rule's test"] == il8["test"]
     assert set(disp["Same verdict at 0.05"]) <= {"yes", "no"}

@@ -4,7 +4,7 @@ Shortcodes that put the pipeline's computed numbers into the manuscript's prose,
 Every value comes from <project>/<build>/results.json (written by `make report`; <build> is the environment
 variable MBPM_BUILD_DIR, default "build"). Quarto's own inline code (`{python} ...`) would need a kernel start per
 output format (~3 s each); a Lua shortcode runs inside pandoc. Written by hand because no Quarto extension reads
-a flat JSON file of results; the formatting rules are the journal conventions of helpers.tables (2 decimals by
+a flat JSON file of results; the formatting rules are those of helpers.formatting (2 decimals by
 default, p to three decimals or "< 0.001"), and tests/test_manuscript_render.py checks each shortcode's output.
 
   {{< n key >}}                 a count: 65
@@ -23,6 +23,9 @@ default, p to three decimals or "< 0.001"), and tests/test_manuscript_render.py 
   {{< stat prefix >}}           "*H* = 5.976" or "*F* = 5.976", the letter of the test chosen (<prefix>.test)
   {{< count pattern [below x] >}} how many keys match pattern (`*` = one dot-free segment) with a finite value,
                                 [only those below x: a number or a results key such as t1.alpha]
+  {{< share key total [noun] [below x] >}} how many of total, in words: "all four cytokines", "none of the four
+                                cytokines", "one of them" (total: a number or a results key; key: a count, or a
+                                pattern as in `count`, [only values below x])
   {{< fold key key ... >}}      the largest of the values divided by the smallest, to the nearest whole number
 A results key or a count pattern that does not exist stops the render (every render: `quarto render`,
 `quarto preview`, `make report`) with one line naming the source file and line of the shortcode, the key and the
@@ -172,22 +175,53 @@ local function finite(x)
   return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge
 end
 
--- a true minus sign (U+2212) for negative numbers: the typographic sign, and no line break after it
-local function signed(s)
-  return (s:gsub("^%-", "−"))
+-- Number formats: the rules of helpers.formatting (the report's one formatter; tests/test_formatting.py renders
+-- these shortcodes on chosen values and compares the strings with it). A true minus (U+2212), no negative zero,
+-- commas between thousands, p "< 0.001" below 0.001 else three decimals, no-break spaces (U+00A0) inside a quantity.
+local MINUS, NBSP = "\u{2212}", "\u{00A0}"
+
+local function grouped(digits)
+  if #digits <= 3 then return digits end
+  return (digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
+end
+
+local function number(x, digits)
+  if not finite(x) then return not_finite() end
+  local s = string.format("%." .. math.tointeger(tonumber(digits or 2)) .. "f", math.abs(x))
+  local int, rest = s:match("^(%d+)(.*)$")
+  s = grouped(int) .. rest
+  if x < 0 and s:find("[1-9]") then s = MINUS .. s end
+  return s
 end
 
 local function num(key, digits)
-  local x = val(key)
-  if not finite(x) then return not_finite() end
-  return signed(string.format("%." .. math.tointeger(tonumber(digits or 2)) .. "f", x))
+  return number(val(key), digits)
 end
 
 local function pv(key)
   local p = val(key)
-  if not finite(p) then return "= " .. not_finite() end
-  if p < 0.001 then return "< 0.001" end
-  return string.format("= %.3f", p)
+  if not finite(p) then return "=" .. NBSP .. not_finite() end
+  if p < 0.001 then return "<" .. NBSP .. "0.001" end
+  return "=" .. NBSP .. number(p, 3)
+end
+
+-- how many of n, in words: "all four cytokines", "none of the four cytokines", "one of them" (helpers.formatting.share)
+local WORDS = { [0] = "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+  "eleven", "twelve" }
+
+local function in_words(k)
+  return WORDS[k] or string.format("%d", k)
+end
+
+local function share(k, n, noun)
+  if k < 0 or k > n then stop(string.format("%d of %d is not a count between 0 and the total", k, n)) end
+  local some = k == 0 and "none" or in_words(k)
+  if noun ~= nil then
+    if k == n then return (n == 2 and "both " or ("all " .. in_words(n) .. " ")) .. noun end
+    return some .. " of the " .. in_words(n) .. " " .. noun
+  end
+  if k == n then return n == 2 and "both of them" or "all of them" end
+  return some .. " of them"
 end
 
 local function md(text)
@@ -229,22 +263,28 @@ local function threshold(text)
   return tonumber(text) or val(text)
 end
 
+-- how many keys match a pattern (`*` = one dot-free segment) with a finite value [below a threshold]; a pattern
+-- that matches no key at all stops the render (no_match)
+local function count_keys(glob, below)
+  local pattern, k, matched = key_pattern(glob), 0, 0
+  for key, v in pairs(load()) do
+    if key:match(pattern) then
+      matched = matched + 1
+      if finite(v) and (below == nil or v < below) then k = k + 1 end
+    end
+  end
+  if matched == 0 then no_match(glob) end
+  return k
+end
+
 local shortcodes = {
   ["count"] = function(args)
-    local pattern, below = key_pattern(arg(args, 1)), nil
+    local below = nil
     if arg(args, 2) ~= nil then
       if arg(args, 2) ~= "below" then stop("expected `below x` after the pattern, got " .. arg(args, 2)) end
       below = threshold(arg(args, 3))
     end
-    local k, matched = 0, 0
-    for key, v in pairs(load()) do
-      if key:match(pattern) then
-        matched = matched + 1
-        if finite(v) and (below == nil or v < below) then k = k + 1 end
-      end
-    end
-    if matched == 0 then no_match(arg(args, 1)) end
-    return string.format("%d", k)
+    return string.format("%d", count_keys(arg(args, 1), below))
   end,
   ["fold"] = function(args)
     local lo, hi = math.huge, -math.huge
@@ -254,6 +294,15 @@ local shortcodes = {
       lo, hi = math.min(lo, x), math.max(hi, x)
     end
     return string.format("%.0f", hi / lo)
+  end,
+  ["share"] = function(args)
+    local first, noun, below = arg(args, 1), arg(args, 3), nil
+    if noun == "below" then noun, below = nil, threshold(arg(args, 4))
+    elseif arg(args, 4) == "below" then below = threshold(arg(args, 5)) end
+    local k = first:find("*", 1, true) and count_keys(first, below) or val(first)
+    local n = threshold(arg(args, 2))
+    if not (finite(k) and finite(n)) then return not_finite() end
+    return share(math.tointeger(k), math.tointeger(n), noun)
   end,
   ["n"] = function(args)
     local x = val(arg(args, 1))
@@ -265,16 +314,16 @@ local shortcodes = {
   ["pes"] = function(args) return num(arg(args, 1), 3) end,
   ["msd"] = function(args)
     local prefix, group, d = arg(args, 1), arg(args, 2), arg(args, 3, "2")
-    return num(prefix .. "." .. group .. "_mean", d) .. " (" .. num(prefix .. "." .. group .. "_sd", d) .. ")"
+    return num(prefix .. "." .. group .. "_mean", d) .. NBSP .. "(" .. num(prefix .. "." .. group .. "_sd", d) .. ")"
   end,
   ["ci"] = function(args)
     local prefix, d = arg(args, 1), arg(args, 2, "2")
-    return "[" .. num(prefix .. ".ci_low", d) .. ", " .. num(prefix .. ".ci_high", d) .. "]"
+    return "[" .. num(prefix .. ".ci_low", d) .. "," .. NBSP .. num(prefix .. ".ci_high", d) .. "]"
   end,
   ["ftest"] = function(args)
     local prefix, d = arg(args, 1), arg(args, 2, "2")
-    return md("*F*(" .. num(prefix .. ".df1", 0) .. ", " .. num(prefix .. ".df2", 0) .. ") = " ..
-      num(prefix .. ".f", d) .. ", *p* " .. pv(prefix .. ".p"))
+    return md("*F*(" .. num(prefix .. ".df1", 0) .. "," .. NBSP .. num(prefix .. ".df2", 0) .. ")" .. NBSP .. "=" ..
+      NBSP .. num(prefix .. ".f", d) .. ", *p*" .. NBSP .. pv(prefix .. ".p"))
   end,
   ["sig"] = function(args)
     local p, alpha = val(arg(args, 1)), tonumber(arg(args, 2, "0.05"))
@@ -309,7 +358,7 @@ local shortcodes = {
     local prefix = arg(args, 1)
     local letter = words_table(meta, "test-letter")[tostring(val(prefix .. ".test"))]
     if letter == nil then stop("no results-words.test-letter for " .. prefix .. ".test = " .. tostring(val(prefix .. ".test")) .. " (_quarto.yml)") end
-    return md("*" .. pandoc.utils.stringify(letter) .. "* = " .. num(prefix .. ".stat", arg(args, 2, "3")))
+    return md("*" .. pandoc.utils.stringify(letter) .. "*" .. NBSP .. "=" .. NBSP .. num(prefix .. ".stat", arg(args, 2, "3")))
   end,
 }
 

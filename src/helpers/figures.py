@@ -22,13 +22,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import yaml
 from matplotlib import ticker
 from matplotlib.collections import LineCollection
 from matplotlib.patches import FancyBboxPatch
 from scipy import optimize, stats
 
-from helpers import io
+from helpers import formatting as fmt
+from helpers import io, tables
 from helpers.names import ANALYTE_LABELS, ANALYTES
 from helpers.names import ARM_COLORS as ARM_COLORS
 from helpers.names import ARM_LABELS as ARM_LABELS
@@ -59,8 +61,10 @@ VISITS = ("pre", "post")
 # style and saving
 # --------------------------------------------------------------------------------------------------------------
 def set_style() -> None:
-    """Matplotlib settings shared by every figure (small journal text, deterministic SVG)."""
+    """Settings shared by every figure: seaborn's "ticks" theme in its "paper" context, with small journal text and
+    a deterministic SVG."""
     plt.rcdefaults()
+    sns.set_theme(context="paper", style="ticks", palette=list(OKABE_ITO.values()))
     plt.rcParams.update(
         {
             "font.family": "DejaVu Sans",
@@ -452,7 +456,7 @@ def plot_trajectories(long: pd.DataFrame, measures: Iterable[str] = ANALYTES, la
         ax.set_xlim(-0.45, 1.45)
         if log_scale and (data["value"] > 0).all():
             ax.set_yscale("log")
-            plain = ticker.FuncFormatter(lambda v, _pos: f"{v:g}")
+            plain = ticker.FuncFormatter(lambda v, _pos: fmt.number(v, 0) if v >= 1 else f"{v:g}")  # 10,000
             ax.yaxis.set_major_formatter(plain)
             ax.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_title(labels.get(measure, measure))
@@ -520,57 +524,65 @@ def plot_change_scatter(changes: pd.DataFrame, analyte: str = "oxytocin",
     for ax, score in zip(axes.flat, scores, strict=True):
         ycol = f"{score}_change"
         data = changes[[xcol, ycol, "arm"]].dropna()
-        for arm in ARMS:
-            sub = data[data["arm"] == arm]
-            ax.scatter(sub[xcol], sub[ycol], s=12, color=ARM_COLORS[arm], edgecolor="white", linewidth=0.3,
-                       marker="s" if arm == "MBPM" else "o", label=f"{ARM_LABELS[arm]} (n = {len(sub)})", zorder=3)
+        counts = data["arm"].value_counts()
+        named = {a: f"{ARM_LABELS[a]} (n = {counts.get(a, 0)})" for a in ARMS}
+        sns.scatterplot(data=data.assign(arm=data["arm"].map(named)), x=xcol, y=ycol, hue="arm", style="arm", ax=ax,
+                        s=12, edgecolor="white", linewidth=0.3, zorder=3, hue_order=list(named.values()),
+                        palette=[ARM_COLORS[a] for a in ARMS], markers=["s", "o"])
         if len(data) >= 3:
-            fit = stats.linregress(data[xcol], data[ycol])
-            xs = np.linspace(data[xcol].min(), data[xcol].max(), 50)
-            ax.plot(xs, fit.intercept + fit.slope * xs, color="#333333", linewidth=0.9)
+            # the pooled least-squares line; no band (seaborn's band is bootstrapped: a seed-dependent figure)
+            sns.regplot(data=data, x=xcol, y=ycol, ax=ax, scatter=False, ci=None, color="#333333",
+                        line_kws={"linewidth": 0.9})
             r = pooled_correlation(data, xcol, ycol)
-            ax.set_title(f"Pooled Pearson r = {r['r']:.2f}, p = {r['p']:.3f} (n = {r['n']})", fontsize=6.5)
+            ax.set_title(f"Pooled Pearson r = {fmt.number(r['r'])}, p {fmt.p_value(r['p'], relation=True)} "
+                         f"(n = {r['n']})", fontsize=6.5)
         ax.axhline(0, color="#BBBBBB", linewidth=0.5, zorder=0)
         ax.axvline(0, color="#BBBBBB", linewidth=0.5, zorder=0)
         ax.set_xlabel(f"Change in {ANALYTE_LABELS.get(analyte, analyte).lower()} (pg/mL, post − pre)")
         ax.set_ylabel(f"Change in {SCORE_LABELS.get(score, score)}")
     handles, labels_ = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
     fig.legend(handles, labels_, loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(pad=0.4, w_pad=1.5, rect=(0, 0.08, 1, 1))
     return fig
 
 
 def effects_markdown(effects: pd.DataFrame, labels: Mapping[str, str] = ANALYTE_LABELS) -> str:
-    """The forest plot's numbers as a Markdown pipe table (aggregate values only)."""
-    rows = ["| Analyte | Arm | n | t | p | p (Bonferroni) | d_z [95% CI] | d_av |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    """The forest plot's numbers as a Markdown pipe table (aggregate values only), formatted by
+    :mod:`helpers.formatting`."""
     order = {m: i for i, m in enumerate(ANALYTES)}
     eff = effects.assign(_o=effects["measure"].map(order)).sort_values(["_o", "arm"])
-    for _, r in eff.iterrows():
-        rows.append(
-            f"| {labels.get(r['measure'], r['measure'])} | {ARM_LABELS.get(r['arm'], r['arm'])} | {int(r['n'])} | "
-            f"{r['t']:.3f} | {r['p']:.3f} | {r['p_bonferroni']:.3f} | "
-            f"{r['d_z']:.2f} [{r['d_z_low']:.2f}, {r['d_z_high']:.2f}] | {r['d_av']:.2f} |"
-        )
-    return "\n".join(rows)
+    shown = pd.DataFrame({
+        "Analyte": [labels.get(m, m) for m in eff["measure"]],
+        "Arm": [ARM_LABELS.get(a, a) for a in eff["arm"]],
+        "n": [fmt.count(n) for n in eff["n"]],
+        "t": [fmt.number(t, 3) for t in eff["t"]],
+        "p": [fmt.p_value(p) for p in eff["p"]],
+        "p (Bonferroni)": [fmt.p_value(p) for p in eff["p_bonferroni"]],
+        "d~z~ [95% CI]": [fmt.ci(d, lo, hi) for d, lo, hi in zip(eff["d_z"], eff["d_z_low"], eff["d_z_high"],
+                                                                  strict=True)],
+        "d~av~": [fmt.number(d) for d in eff["d_av"]],
+    })
+    return tables.to_markdown(shown)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # methods table and the published values the discussion checks
 # --------------------------------------------------------------------------------------------------------------
 def _num_text(x: float) -> str:
-    return f"{x:,.2f}".rstrip("0").rstrip(".") if x < 100 else f"{x:,.0f}"
+    """An assay limit as the manufacturer prints it: up to two decimals below 100 ("0.05", "8"), whole above."""
+    return fmt.number(x, 2).rstrip("0").rstrip(".") if x < 100 else fmt.number(x, 0)
 
 
 def assay_markdown(path: str | Path = ASSAYS_YAML) -> str:
     """Assay characteristics (replicates, lower limit of sensitivity, range) as a Markdown table."""
     spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    rows = ["| Analyte | Replicates | Lower limit of sensitivity (pg/mL) | Upper end of range (pg/mL) |",
-            "|---|---:|---:|---:|"]
-    for analyte in ANALYTES:
-        a = spec[analyte]
-        rows.append(f"| {ANALYTE_LABELS[analyte]} | {a.get('replicates', '')} | {_num_text(float(a['llod']))} | "
-                    f"{_num_text(float(a['uloq']))} |")
-    return "\n".join(rows)
+    shown = pd.DataFrame([{"Analyte": ANALYTE_LABELS[a], "Replicates": str(spec[a].get("replicates", "")),
+                           "Lower limit of sensitivity (pg/mL)": _num_text(float(spec[a]["llod"])),
+                           "Upper end of range (pg/mL)": _num_text(float(spec[a]["uloq"]))} for a in ANALYTES])
+    return tables.to_markdown(shown)
 
 
 def paper_checks(path: str | Path = PAPER_VALUES, n_tests: int = 12) -> dict[str, tuple[float, str]]:

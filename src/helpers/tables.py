@@ -9,12 +9,15 @@ decimals or "< 0.001". :func:`save_table` writes the display frame as a Markdown
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import tabulate
 
 from helpers import io
+from helpers.formatting import NBSP, ci, df, mean_sd, number, p_value, percent, statistic
 from helpers.names import ANALYTE_LABELS
 from helpers.names import ANALYTES as ANALYTES  # re-exported: the notebooks read tables.ANALYTES
 
@@ -64,50 +67,26 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-# --- number formats ------------------------------------------------------------------------------------------------
-
-def fmt_num(x: float, decimals: int = 2) -> str:
-    """A number to ``decimals`` places; "" for missing. Negative zero is printed as zero."""
-    if x is None or (isinstance(x, float) and not np.isfinite(x)) or pd.isna(x):
-        return ""
-    s = f"{float(x):.{decimals}f}"
-    return s[1:] if s.startswith("-") and float(s) == 0 else s
+# Symbols as Markdown sub/superscripts: real subscripts in HTML, Word and JATS alike (pandoc's ~sub~ syntax)
+D_Z, D_AV, PES = "d~z~", "d~av~", "η²~p~"
+INDENT = "\u2003"  # an em space: category levels under their variable, variables under a section heading
+NUMERIC_CELL = re.compile(r"^[<>=]?\s?[\d\u2212\[(]")
 
 
-def fmt_mean_sd(mean: float, sd: float, decimals: int = 2) -> str:
-    """``mean (SD)``, e.g. "12.50 (3.01)"."""
-    if pd.isna(mean):
-        return ""
-    return f"{fmt_num(mean, decimals)} ({fmt_num(sd, decimals)})" if not pd.isna(sd) else fmt_num(mean, decimals)
-
-
-def fmt_p(p: float, decimals: int = 3) -> str:
-    """p to three decimals, "< 0.001" below 0.001; "" for missing."""
-    if p is None or pd.isna(p):
-        return ""
-    floor = 10 ** -decimals
-    return f"< {floor:.{decimals}f}" if p < floor else f"{p:.{decimals}f}"
-
-
-def fmt_ci(est: float, lo: float, hi: float, decimals: int = 2) -> str:
-    """``est [lo, hi]``."""
-    if pd.isna(est):
-        return ""
-    return f"{fmt_num(est, decimals)} [{fmt_num(lo, decimals)}, {fmt_num(hi, decimals)}]"
-
-
-def fmt_df(df1: float, df2: float | None = None, decimals: int = 2) -> str:
-    """Degrees of freedom: whole numbers without decimals, corrected (fractional) ones to ``decimals``."""
-    def one(d):
-        if d is None or pd.isna(d):
-            return ""
-        return str(int(round(d))) if abs(d - round(d)) < 1e-9 else f"{d:.{decimals}f}"
-    return one(df1) if df2 is None or pd.isna(df2) else f"{one(df1)}, {one(df2)}"
+def _alignment(column: pd.Series) -> str:
+    """"right" for a column of numbers (every non-empty cell starts like one), else "left"."""
+    cells = [c for c in column.astype(str) if c.strip()]
+    return "right" if cells and all(NUMERIC_CELL.match(c) for c in cells) else "left"
 
 
 def to_markdown(display: pd.DataFrame, notes: Sequence[str] = ()) -> str:
-    """A display frame (strings) as a Markdown pipe table, followed by its notes, one paragraph each."""
-    body = display.to_markdown(index=False, disable_numparse=True)
+    """A display frame (strings) as a Markdown pipe table, followed by its notes, one paragraph each.
+
+    Numeric columns are right-aligned and the first column keeps its leading em spaces (:data:`INDENT`), which
+    indent category levels under their variable in every output format."""
+    align = ["left", *(_alignment(display[c]) for c in display.columns[1:])]
+    body = tabulate.tabulate(display.astype(str).values.tolist(), headers=list(display.columns), tablefmt="pipe",
+                             disable_numparse=True, colalign=align, preserve_whitespace=True)
     return body + ("\n\n" + "\n\n".join(notes) if notes else "") + "\n"
 
 
@@ -125,15 +104,21 @@ def save_table(display: pd.DataFrame, label_: str, build_dir: str = "build", dat
 
 # --- Table 1 -------------------------------------------------------------------------------------------------------
 
+DAGGER = "†"  # marks a Table 1 statistic whose test was chosen otherwise than by the stated rule (see the note)
+
+
 def _test_cells(row: Mapping) -> dict:
-    if row["test"] == "none":  # nothing to compare (constant measure): no test is named
-        return {"Test": "not computed", "Statistic": "", "df": ""}
+    if row["test"] == "none":  # nothing to compare (constant measure): no test is named, the note says why
+        return {"Test": "not computed", "Statistic": "n.c." + (DAGGER if row.get("rule_note") else ""), "df": ""}
     if row.get("rule_note"):  # Levene undecidable: the note under the table says what was used and why
-        return {"Test": "Kruskal-Wallis†", "Statistic": f"H = {fmt_num(row['stat'], 3)}", "df": fmt_df(row["df1"])}
+        return {"Test": "Kruskal-Wallis", "Statistic": statistic("H", row["stat"]) + DAGGER, "df": df(row["df1"])}
     if row["test"] == "ANOVA":
-        return {"Test": "ANOVA", "Statistic": f"F = {fmt_num(row['stat'], 3)}",
-                "df": fmt_df(row["df1"], row["df2"])}
-    return {"Test": "Kruskal-Wallis", "Statistic": f"H = {fmt_num(row['stat'], 3)}", "df": fmt_df(row["df1"])}
+        return {"Test": "ANOVA", "Statistic": statistic("F", row["stat"]), "df": df(row["df1"], row["df2"])}
+    return {"Test": "Kruskal-Wallis", "Statistic": statistic("H", row["stat"]), "df": df(row["df1"])}
+
+
+def _n_percent(k, total) -> str:
+    return f"{int(k)}\u00a0({percent(k, total)})"
 
 
 def table1(comparisons: pd.DataFrame, categorical: Sequence[tuple[str, pd.DataFrame, pd.DataFrame]] = (),
@@ -143,33 +128,37 @@ def table1(comparisons: pd.DataFrame, categorical: Sequence[tuple[str, pd.DataFr
 
     ``comparisons``: :func:`helpers.stats.compare_groups_many` output (continuous measures, any order).
     ``categorical``: ``(var, counts, test)`` from :func:`helpers.stats.crosstab_test`, shown as n (%) per group
-    with Pearson's chi-square. ``sections``: heading -> list of dv names, to group rows under bold headings
-    (measures absent from ``comparisons`` are skipped).
+    with Pearson's chi-square, its levels indented under it. ``sections``: heading -> list of dv names, to group
+    rows under bold headings, the measures indented under them (measures absent from ``comparisons`` are skipped).
+    A measure whose test departs from the rule carries :data:`DAGGER` on its statistic (:func:`table1_notes`).
     """
     a, b = (str(x).lower() for x in levels)
     cols = ["Measure", f"{levels[0]} n", f"{levels[0]} mean (SD)", f"{levels[1]} n", f"{levels[1]} mean (SD)",
             "Test", "Statistic", "df", "p", "", "Hedges' g [95% CI]"]
     rows: list[dict] = []
     by_dv = comparisons.set_index("dv")
+    if categorical:  # counts share the column of the means: "mean (SD) or n (%)", one narrow n column per group
+        cols[2], cols[4] = f"{levels[0]} mean (SD) or n (%)", f"{levels[1]} mean (SD) or n (%)"
 
-    def continuous(dv):
+    def continuous(dv, indent):
         r = by_dv.loc[dv]
-        rows.append({"Measure": label(dv), cols[1]: str(int(r[f"n_{a}"])),
-                     cols[2]: fmt_mean_sd(r[f"mean_{a}"], r[f"sd_{a}"]), cols[3]: str(int(r[f"n_{b}"])),
-                     cols[4]: fmt_mean_sd(r[f"mean_{b}"], r[f"sd_{b}"]), **_test_cells(r), "p": fmt_p(r["pval"]),
-                     "": r["stars"], cols[10]: fmt_ci(r["g"], r["g_ci_low"], r["g_ci_high"])})
+        rows.append({"Measure": indent + label(dv), cols[1]: str(int(r[f"n_{a}"])),
+                     cols[2]: mean_sd(r[f"mean_{a}"], r[f"sd_{a}"]), cols[3]: str(int(r[f"n_{b}"])),
+                     cols[4]: mean_sd(r[f"mean_{b}"], r[f"sd_{b}"]), **_test_cells(r), "p": p_value(r["pval"]),
+                     "": r["stars"], cols[10]: ci(r["g"], r["g_ci_low"], r["g_ci_high"])})
 
-    def cat(var, counts, test):
+    def cat(var, counts, test, indent):
         t = test.iloc[0]
-        rows.append({"Measure": f"{label(var)}, n (%)", "Test": "χ²" if np.isfinite(t["chi2"]) else "",
-                     "Statistic": f"χ² = {fmt_num(t['chi2'], 3)}" if np.isfinite(t["chi2"]) else "",
-                     "df": fmt_df(t["dof"]) if np.isfinite(t["chi2"]) else "", "p": fmt_p(t["pval"]),
-                     "": ""})
+        tested = np.isfinite(t["chi2"])
         totals = counts.sum(axis=0)
+        rows.append({"Measure": f"{indent}{label(var)}, n (%)", cols[1]: str(int(totals[levels[0]])),
+                     cols[3]: str(int(totals[levels[1]])), "Test": "χ²" if tested else "",
+                     "Statistic": statistic("χ²", t["chi2"]) if tested else "",
+                     "df": df(t["dof"]) if tested else "", "p": p_value(t["pval"]), "": ""})
         for category, r in counts.iterrows():
-            rows.append({"Measure": f"\u2003{category}",
-                         cols[1]: f"{int(r[levels[0]])} ({100 * r[levels[0]] / totals[levels[0]]:.1f}%)",
-                         cols[3]: f"{int(r[levels[1]])} ({100 * r[levels[1]] / totals[levels[1]]:.1f}%)"})
+            rows.append({"Measure": f"{indent}{INDENT}{category}",
+                         cols[2]: _n_percent(r[levels[0]], totals[levels[0]]),
+                         cols[4]: _n_percent(r[levels[1]], totals[levels[1]])})
 
     cats = {var: (counts, test) for var, counts, test in categorical}
     if sections is None:
@@ -180,32 +169,45 @@ def table1(comparisons: pd.DataFrame, categorical: Sequence[tuple[str, pd.DataFr
             continue
         if heading:
             rows.append({"Measure": f"**{heading}**"})
+        indent = INDENT if heading else ""
         for m in present:
             if m in cats:
-                cat(m, *cats[m])
+                cat(m, *cats[m], indent)
             else:
-                continuous(m)
+                continuous(m, indent)
     return pd.DataFrame(rows, columns=cols).fillna("")
 
 
-def table1_notes(center: str, alpha: float, min_expected: float | None = None,
+def table1_notes(display: pd.DataFrame, center: str, alpha: float, min_expected: float | None = None,
                  comparisons: pd.DataFrame | None = None) -> list[str]:
-    """Footnotes of Table 1 naming the rule, the Levene centring and the effect size; with ``comparisons``, one
-    more note for every measure where the rule could not be applied as stated (``rule_note``)."""
+    """Footnotes of Table 1 (``display``: :func:`table1`'s frame as shown), generated from the rows present:
+    the rule and the Levene centring; Hedges' g, χ², stars and the small expected counts only when the table
+    shows them; and one † note for every shown measure whose test departs from the rule (``rule_note`` of
+    ``comparisons``)."""
     centre = ("the group mean (Levene's original test, as SPSS)" if center == "mean"
               else "the group median (Brown-Forsythe, R car's default)")
-    notes = [f"*Note.* Levene's test of equal variances centred on {centre}; when it was not significant "
-             f"(p ≥ {alpha:g}) the groups were compared by one-way ANOVA, otherwise by the Kruskal-Wallis H test "
-             "(the paper's rule). Hedges' g: CP minus HC in pooled-SD units, 95% CI after Hedges & Olkin (1985). "
-             "Categorical variables: Pearson's χ² test of independence without continuity correction. "
-             "\\* p < 0.05, \\*\\* p < 0.01, \\*\\*\\* p < 0.001 (unadjusted)."]
-    if min_expected is not None and np.isfinite(min_expected) and min_expected < 5:
-        notes.append(f"Some expected cell counts of the χ² tests are below 5 (smallest {min_expected:.2f}): "
+    cells = display.astype(str)
+    shows = lambda text: cells.apply(lambda col: col.str.contains(text, regex=False)).any().any()  # noqa: E731
+    chi2 = shows("χ²")
+    note = (f"*Note.* Levene's test of equal variances centred on {centre}; when it was not significant "
+            f"(p ≥ {alpha:g}) the groups were compared by one-way ANOVA (F), otherwise by the Kruskal-Wallis H "
+            "test (H) (the paper's rule).")
+    if any(c.startswith("Hedges' g") for c in display.columns):
+        note += " Hedges' g: CP minus HC in pooled-SD units, 95% CI after Hedges & Olkin (1985)."
+    if chi2:
+        note += " Categorical variables: Pearson's χ² test of independence without continuity correction."
+    if "" in display.columns and (cells[""] != "").any():
+        note += " \\* p < 0.05, \\*\\* p < 0.01, \\*\\*\\* p < 0.001 (unadjusted)."
+    notes = [note]
+    if chi2 and min_expected is not None and np.isfinite(min_expected) and min_expected < 5:
+        notes.append(f"Some expected cell counts of the χ² tests are below 5 (smallest {number(min_expected)}): "
                      "those p-values are approximate.")
-    if comparisons is not None and "rule_note" in comparisons:
-        odd = comparisons[comparisons["rule_note"].fillna("") != ""]
+    if comparisons is not None and "rule_note" in comparisons and shows(DAGGER):
+        shown = {m.strip(INDENT) for m in cells["Measure"]}
+        odd = comparisons[(comparisons["rule_note"].fillna("") != "") & comparisons["dv"].map(label).isin(shown)]
         if len(odd):
-            notes.append("† " + "; ".join(f"{label(r['dv'])}: {r['rule_note']}" for _, r in odd.iterrows()) + ".")
+            notes.append(DAGGER + " " + "; ".join(f"{label(r['dv'])}: {r['rule_note']}" for _, r in odd.iterrows())
+                         + ".")
     return notes
 
 
@@ -217,19 +219,19 @@ def table2(posthoc: pd.DataFrame, order: Sequence[str] | None = None) -> pd.Data
     adj = {"bonferroni": "p (Bonferroni)", "holm": "p (Holm)", "fdr_bh": "p (FDR)"}
     method = str(posthoc["correction"].iloc[0]) if "correction" in posthoc else "bonferroni"
     cols = ["Measure", "Group", "n", "Pre mean (SD)", "Post mean (SD)", "t", "df", "p", adj.get(method, "p adj."),
-            "", "d_z", "d_av"]
+            "", D_Z, D_AV]
     order = list(order) if order is not None else list(dict.fromkeys(posthoc["dv"]))
     rows = []
     for dv in order:
         sub = posthoc[posthoc["dv"] == dv]
         for i, (_, r) in enumerate(sub.iterrows()):
             rows.append({"Measure": label(dv) if i == 0 else "", "Group": r["group"], "n": str(int(r["n"])),
-                         "Pre mean (SD)": fmt_mean_sd(r["mean_pre"], r["sd_pre"]),
-                         "Post mean (SD)": fmt_mean_sd(r["mean_post"], r["sd_post"]),
-                         "t": fmt_num(r["T"], 3) if pd.notna(r["T"]) else "n.c.‡", "df": fmt_df(r["dof"]),
-                         "p": fmt_p(r["pval"]),
-                         cols[8]: fmt_p(r["p_adj"]), "": _stars(r["p_adj"]),
-                         "d_z": fmt_num(r["d_z"]), "d_av": fmt_num(r["d_av"])})
+                         "Pre mean (SD)": mean_sd(r["mean_pre"], r["sd_pre"]),
+                         "Post mean (SD)": mean_sd(r["mean_post"], r["sd_post"]),
+                         "t": number(r["T"], 3) if pd.notna(r["T"]) else "n.c.‡", "df": df(r["dof"]),
+                         "p": p_value(r["pval"]),
+                         cols[8]: p_value(r["p_adj"]), "": _stars(r["p_adj"]),
+                         D_Z: number(r["d_z"]), D_AV: number(r["d_av"])})
     return pd.DataFrame(rows, columns=cols).fillna("")
 
 
@@ -253,7 +255,7 @@ def table2_notes(posthoc: pd.DataFrame) -> list[str]:
         parts.append(text)
     notes = [f"*Note.* Paired t-tests on complete pairs, t = (pre − post) / SE as in SPSS's pair order, so a rise "
              f"gives a negative t. {method}-adjusted p within each family ({'; '.join(parts)}). "
-             "Stars refer to the adjusted p. d_z = mean change / SD of the changes (= |t|/√n); d_av = mean change / "
+             "Stars refer to the adjusted p. d~z~ = mean change / SD of the changes (= |t|/√n); d~av~ = mean change / "
              "mean of the pre and post SDs (Lakens 2013); both positive when values rose."]
     if "note" in posthoc:
         nc = posthoc[posthoc["note"].fillna("") != ""]
@@ -276,16 +278,16 @@ def anova_table(tab: pd.DataFrame, columns: Mapping[str, tuple[str, str]], effec
             continue
         v = tab[col]
         if fmt == "p":
-            out[name] = v.map(fmt_p)
+            out[name] = v.map(p_value)
         elif fmt == "df":
-            out[name] = v.map(lambda d: fmt_df(d))
+            out[name] = v.map(lambda d: df(d))
         elif fmt == "int":
             out[name] = v.map(lambda d: "" if pd.isna(d) else str(int(d)))
         elif fmt == "str":
             out[name] = v.astype(str).map(lambda s: (effect_labels or {}).get(s, s)) if col == effect_col \
                 else v.astype(str)
         else:
-            out[name] = v.map(lambda d, k=int(fmt): fmt_num(d, k))
+            out[name] = v.map(lambda d, k=int(fmt): number(d, k))
     return out.fillna("")
 
 
@@ -447,10 +449,10 @@ def multivariate_table(res) -> pd.DataFrame:
     """Display of mixed_anova's multivariate tests: effect, test, value, F, df, p, partial eta squared."""
     mv = res.multivariate.copy()
     mv["effect"] = mv["effect"].map(effect_label)
-    return pd.DataFrame({"Effect": mv["effect"], "Test": mv["test"], "Value": mv["value"].map(lambda x: fmt_num(x, 3)),
-                         "F": mv["f"].map(lambda x: fmt_num(x, 3)),
-                         "df": [fmt_df(a, b) for a, b in zip(mv["df1"], mv["df2"], strict=True)],
-                         "p": mv["p"].map(fmt_p), "η²p": mv["pes"].map(lambda x: fmt_num(x, 3))})
+    return pd.DataFrame({"Effect": mv["effect"], "Test": mv["test"], "Value": mv["value"].map(lambda x: number(x, 3)),
+                         "F": mv["f"].map(lambda x: number(x, 3)),
+                         "df": [df(a, b) for a, b in zip(mv["df1"], mv["df2"], strict=True)],
+                         "p": mv["p"].map(p_value), PES: mv["pes"].map(lambda x: number(x, 3))})
 
 
 def univariate_table(res) -> pd.DataFrame:
@@ -462,14 +464,14 @@ def univariate_table(res) -> pd.DataFrame:
         w = ":".join(p for p in e.split(":") if p != "arm")
         if w in sph.index:
             s = sph.loc[w]
-            return f"W = {fmt_num(s['w'], 3)}, p {('= ' + fmt_p(s['p'])) if s['p'] >= 0.001 else fmt_p(s['p'])}"
+            return f"{statistic('W', s['w'])}, p{NBSP}{p_value(s['p'], relation=True)}"
         return ""
-    return pd.DataFrame({"Effect": u["effect"].map(effect_label), "F": u["f"].map(lambda x: fmt_num(x, 3)),
-                         "df": [fmt_df(a, b) for a, b in zip(u["df"], u["df_error"], strict=True)],
-                         "p": u["p"].map(fmt_p), "η²p": u["pes"].map(lambda x: fmt_num(x, 3)),
-                         "Mauchly": u["effect"].map(mauchly), "ε GG": u["eps_gg"].map(lambda x: fmt_num(x, 3)),
-                         "p GG": u["p_gg"].map(fmt_p), "ε HF": u["eps_hf"].map(lambda x: fmt_num(x, 3)),
-                         "p HF": u["p_hf"].map(fmt_p)})
+    return pd.DataFrame({"Effect": u["effect"].map(effect_label), "F": u["f"].map(lambda x: number(x, 3)),
+                         "df": [df(a, b) for a, b in zip(u["df"], u["df_error"], strict=True)],
+                         "p": u["p"].map(p_value), PES: u["pes"].map(lambda x: number(x, 3)),
+                         "Mauchly": u["effect"].map(mauchly), "ε~GG~": u["eps_gg"].map(lambda x: number(x, 3)),
+                         "p~GG~": u["p_gg"].map(p_value), "ε~HF~": u["eps_hf"].map(lambda x: number(x, 3)),
+                         "p~HF~": u["p_hf"].map(p_value)})
 
 
 # --- clinical Time x Group ------------------------------------------------------------------------------------------
@@ -494,9 +496,9 @@ def clinical_table(clin: pd.DataFrame) -> pd.DataFrame:
         row = {"Score": label(dv), "n": str(int(sub["n"].iloc[0]))}
         for _, r in sub.iterrows():
             lab = effect_label(r["effect"])
-            row[f"{lab} F ({fmt_df(r['df'], r['df_error'])})"] = fmt_num(r["f"], 3)
-            row[f"{lab} p"] = fmt_p(r["p"])
-            row[f"{lab} η²p"] = fmt_num(r["pes"], 3)
+            row[f"{lab} F ({df(r['df'], r['df_error'])})"] = number(r["f"], 3)
+            row[f"{lab} p"] = p_value(r["p"])
+            row[f"{lab} {PES}"] = number(r["pes"], 3)
         rows.append(row)
     return pd.DataFrame(rows).fillna("")
 
@@ -523,10 +525,10 @@ def mixedlm_table(mlm: pd.DataFrame) -> pd.DataFrame:
     """One row per analyte x contrast: estimate (SE), z, p, q (BH)."""
     return pd.DataFrame({"Analyte": [ANALYTE_LABELS.get(a, a) for a in mlm["analyte"]],
                          "Contrast": mlm["contrast"].map(CONTRAST_LABELS),
-                         "Estimate (SE)": [f"{fmt_num(e, 3)} ({fmt_num(s, 3)})" for e, s in zip(mlm["estimate"],
+                         "Estimate (SE)": [f"{number(e, 3)} ({number(s, 3)})" for e, s in zip(mlm["estimate"],
                                                                                                  mlm["se"], strict=True)],
-                         "z": mlm["z"].map(lambda x: fmt_num(x, 2)), "p": mlm["pval"].map(fmt_p),
-                         "q (BH)": mlm["qval"].map(fmt_p),
+                         "z": mlm["z"].map(lambda x: number(x, 2)), "p": mlm["pval"].map(p_value),
+                         "q (BH)": mlm["qval"].map(p_value),
                          "n (obs)": [f"{int(a)} ({int(b)})" for a, b in zip(mlm["n_subjects"], mlm["n_obs"],
                                                                             strict=True)]})
 
@@ -630,9 +632,9 @@ def assoc_table(assoc: pd.DataFrame) -> pd.DataFrame:
     """One row per outcome x method: n, r [95% CI], p."""
     return pd.DataFrame({"Change in": [label(y.removesuffix("_change")) for y in assoc["y"]],
                          "Method": assoc["method"].str.capitalize(), "n": assoc["n"].astype(int).astype(str),
-                         "r [95% CI]": [fmt_ci(r, lo, hi) for r, lo, hi in zip(assoc["r"], assoc["ci_low"],
+                         "r [95% CI]": [ci(r, lo, hi) for r, lo, hi in zip(assoc["r"], assoc["ci_low"],
                                                                                 assoc["ci_high"], strict=True)],
-                         "p": assoc["pval"].map(fmt_p)})
+                         "p": assoc["pval"].map(p_value)})
 
 
 # --- correction families and the baseline robustness check (Welch) -------------------------------------------------
@@ -655,9 +657,9 @@ def welch_table(comparisons: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     for _, r in comparisons.iterrows():
         rule_sig, welch_sig = r["pval"] < alpha, r["welch_p"] < alpha
         same = "" if pd.isna(r["pval"]) or pd.isna(r["welch_p"]) else ("yes" if rule_sig == welch_sig else "no")
-        rows.append({"Measure": label(r["dv"]), "Rule's test": r["test"], "p (rule)": fmt_p(r["pval"]),
-                     "Welch F": fmt_num(r["welch_F"], 3), "df": fmt_df(r["welch_df1"], r["welch_df2"]),
-                     "p (Welch)": fmt_p(r["welch_p"]), f"Same verdict at {alpha:g}": same})
+        rows.append({"Measure": label(r["dv"]), "Rule's test": r["test"], "p (rule)": p_value(r["pval"]),
+                     "Welch F": number(r["welch_F"], 3), "df": df(r["welch_df1"], r["welch_df2"]),
+                     "p (Welch)": p_value(r["welch_p"]), f"Same verdict at {alpha:g}": same})
     return pd.DataFrame(rows)
 
 

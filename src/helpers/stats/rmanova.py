@@ -23,20 +23,21 @@ from helpers.validation import DataValidationError
 
 __all__ = ["MixedAnovaResult", "mixed_anova", "time_group_anova", "CONVENTIONS"]
 
+# shown under the ANOVA tables: symbols as Markdown sub/superscripts (d~z~, Λ^1/s^), real ones in every format
 CONVENTIONS = {
     "spss": (
         "Type III sums of squares (sum-to-zero contrasts). Conventions as IBM SPSS Statistics GLM: Huynh-Feldt "
         "epsilon by the original formula of Huynh & Feldt (1976) with N subjects, capped at 1; Mauchly's p from "
-        "the plain chi-square approximation. Partial eta squared: SS_effect / (SS_effect + SS_error) "
-        "(univariate); V/s (Pillai), 1 - Lambda^(1/s) (Wilks), (T/s)/(T/s + 1) (Hotelling-Lawley), "
-        "theta/(1 + theta) (Roy) for the multivariate tests, s = min(effect df, hypothesis df)."
+        "the plain chi-square approximation. Partial eta squared (η²~p~): SS~effect~ / (SS~effect~ + "
+        "SS~error~) (univariate); V/s (Pillai), 1 − Λ^1/s^ (Wilks), (T/s)/(T/s + 1) (Hotelling-Lawley), "
+        "θ/(1 + θ) (Roy) for the multivariate tests, s = min(effect df, hypothesis df)."
     ),
     "car": (
         "Type III sums of squares (sum-to-zero contrasts). Conventions as R car::Anova (summary.Anova.mlm) and "
         "afex: Huynh-Feldt epsilon with Lecoutre's (1991) correction (N - g + 1 in place of N), reported "
-        "uncapped and capped at 1 for the corrected p; Mauchly's p with the second-order (w2) term. Partial eta "
-        "squared: SS_effect / (SS_effect + SS_error) (univariate); V/s (Pillai), 1 - Lambda^(1/s) (Wilks), "
-        "(T/s)/(T/s + 1) (Hotelling-Lawley), theta/(1 + theta) (Roy) for the multivariate tests."
+        "uncapped and capped at 1 for the corrected p; Mauchly's p with the second-order (w~2~) term. Partial eta "
+        "squared (η²~p~): SS~effect~ / (SS~effect~ + SS~error~) (univariate); V/s (Pillai), 1 − Λ^1/s^ (Wilks), "
+        "(T/s)/(T/s + 1) (Hotelling-Lawley), θ/(1 + θ) (Roy) for the multivariate tests."
     ),
 }
 

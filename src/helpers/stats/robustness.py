@@ -34,6 +34,7 @@ import pandas as pd
 import pingouin as pg
 from scipy import stats
 
+from helpers.formatting import p_value
 from helpers.stats.group_tests import adjust_pvalues
 from helpers.stats.rmanova import mixed_anova
 from helpers.validation import DataValidationError
@@ -344,7 +345,7 @@ def _verdict(p: float, alpha: float, direction_ok: bool = True) -> str:
     if p is None or not np.isfinite(p):
         return "n/a"
     ok = p < alpha and direction_ok
-    return f"{'yes' if ok else 'no'} (p {'< 0.001' if p < 0.001 else f'= {p:.3f}'})"
+    return f"{'yes' if ok else 'no'} (p {p_value(p, relation=True)})"
 
 
 def survival_table(findings: Sequence[dict], alpha: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
