@@ -139,7 +139,7 @@ def md_table(df: pd.DataFrame, numeric: tuple[str, ...] = (), code: tuple[str, .
              keys: tuple[str, ...] = ()) -> str:
     """``df`` as a Markdown pipe table (pandas ``to_markdown``, i.e. tabulate): ``numeric`` columns formatted by
     :func:`_fmt` and right-aligned, ``code`` columns as inline code, ``keys`` columns with results keys as code,
-    every other cell escaped by :func:`md_text`."""
+    every other cell escaped by :func:`md_text`; in a ``table-box`` div, which scrolls a wide table (styles.css)."""
     def cell(column, value):
         if column in numeric:
             return _fmt(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else ""
@@ -154,7 +154,8 @@ def md_table(df: pd.DataFrame, numeric: tuple[str, ...] = (), code: tuple[str, .
     shown = pd.DataFrame({md_text(c): [cell(c, v) for v in df[c].tolist()] for c in df.columns},
                          columns=[md_text(c) for c in df.columns])
     align = ["right" if c in numeric else "left" for c in df.columns]
-    return shown.to_markdown(index=False, disable_numparse=True, colalign=align, tablefmt="pipe")
+    table = shown.to_markdown(index=False, disable_numparse=True, colalign=align, tablefmt="pipe")
+    return f"::: {{.table-box}}\n{table}\n:::"  # a box that scrolls a wide table (styles.css)
 
 
 def load_paper_values(path: str | Path = PAPER_VALUES) -> pd.DataFrame:
@@ -500,9 +501,7 @@ file `results.json`). {n_done} of {len(repro)} reported results are computed by 
 values are expected to land near, not on, the printed ones; "close" means within the tolerance listed in
 `paper_values.csv`.
 
-::: {{.column-page .wide-table}}
 {md_table(repro, numeric=("this run", "difference"), code=("results key",))}
-:::
 
 ## Qualitative claims: do they hold on this run? {{#qualitative-claims}}
 
@@ -511,9 +510,7 @@ p-values unadjusted unless the key ends in `p_adj`, Bonferroni within the family
 `paper_values.csv`). A claim *holds* when every condition is true, *does not hold* when one is false, and is *not
 testable* when a value was not computed. {md_text(_claims_summary(claims))}
 
-::: {{.column-page .wide-table}}
 {md_table(claims.drop(columns=["rule"]), keys=("evidence",))}
-:::
 """
 
 

@@ -1,0 +1,129 @@
+"""The supplementary's pages (helpers.supplementary): Quarto Markdown written from a build.
+
+Unit tests on a small planted build: what each page holds, that data values reach the page as literal text (no
+HTML, no Markdown markup) and that participant-level rows stay hidden unless the build is a private review. Where
+Quarto is installed, its pandoc reads the pages to check the escaping as a reader's browser would get it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import nbformat
+import pandas as pd
+import pytest
+
+from helpers import render, supplementary
+
+from .test_privacy import leaks
+
+
+@pytest.fixture()
+def planted_build(tmp_path):
+    build = tmp_path / "build"
+    (build / "data").mkdir(parents=True)
+    (build / "notebooks").mkdir()
+    (build / "tables").mkdir()
+    pd.DataFrame({"record_id": ["P001", "P002", "P010"], "cohort": ["CP", "CP", "HC"]}).to_parquet(
+        build / "data" / "roster.parquet")
+    pd.DataFrame({
+        "file": ["salivalab_results.csv", "salivalab_results.csv", "roster.csv"],
+        "row": [3, 4, 9], "record_id": ["P001", "P002", "P010"], "visit": ["pre", "post", "pre"],
+        "column": ["oxytocin", "il6", "dropout_reason"],
+        "value": ["<8.00", "<script>alert('x')</script>", "moved <away> & \"busy\" *now* [x](y) $d_z$ @ref"],
+        "rule": ["below LLOD", "below LLOD", "free text"], "action": ["LLOD/2", "LLOD/2", "kept"],
+    }).to_parquet(build / "data" / "data_quality.parquet")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 09 Planted")])
+    nb.metadata["papermill"] = {"parameters": {"show_rows": False, "alpha": 0.05}}
+    nbformat.write(nb, build / "notebooks" / "09_planted.ipynb")
+    (build / "results.json").write_text(json.dumps({"flow.n_total": 65, "t1.age.hc_sd": 10.472}))
+    return build
+
+
+def pages(out):
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted(out.glob("*.qmd"))}
+
+
+def test_every_page_is_written_with_a_title_in_words(planted_build, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "roster.csv").write_text("record_id\nP001\n")
+    index = supplementary.build_supplementary(planted_build, tmp_path / "supp", raw_dir=raw, show_rows=False)
+    got = pages(index.parent)
+    assert sorted(got) == sorted(supplementary.PAGES)
+    for stem, text in got.items():
+        assert text.startswith(f"---\ntitle: {supplementary.PAGES[stem]}\n---\n")
+        assert not re.search(r"^#+ .*\btbl-", text, flags=re.M), f"{stem}: a heading is a raw label"
+    # the first page links every notebook page (Quarto's notebook view) and every other page
+    assert "(../notebooks/09_planted-preview.html)" in got["index"]
+    for stem in supplementary.PAGES:
+        assert stem == "index" or f"({stem}.qmd)" in got["index"]
+    # provenance: the raw file's checksum and the parameters the notebook ran with
+    assert supplementary.sha256(raw / "roster.csv") in got["provenance"]
+    assert "`show_rows`" in got["provenance"] and "09\\_planted" in got["provenance"]
+    # numbers carry a true minus (10.472 − 10.71 in the reproduction table), never a hyphen-minus
+    assert "−0.238" in got["reproduction"]
+    assert not re.search(r"(?<![\w.\\])-\d", got["reproduction"])
+
+
+def test_data_values_hidden_by_default_and_literal_when_shown(planted_build, tmp_path):
+    hidden = pages(supplementary.build_supplementary(planted_build, tmp_path / "a", raw_dir=tmp_path,
+                                                     show_rows=False).parent)
+    assert leaks([p for p in (tmp_path / "a").glob("*.qmd")], ["P001", "P002", "P010"]) == []
+    assert "below LLOD" in hidden["data-quality"] and "<script>" not in hidden["data-quality"]
+    shown = pages(supplementary.build_supplementary(planted_build, tmp_path / "b", raw_dir=tmp_path,
+                                                    show_rows=True).parent)["data-quality"]
+    assert "P001" in shown  # rows shown on request
+    assert "<script>" not in shown and "\\<script\\>alert\\(\\'x\\'\\)\\</script\\>" in shown
+    assert "\\$d\\_z\\$" in shown and "\\@ref" in shown and "\\*now\\*" in shown
+
+
+def test_markdown_escaping_as_pandoc_reads_it():
+    exe = render.find_quarto()
+    if not render.quarto_ok(render.quarto_version(exe)):
+        pytest.skip("no Quarto (its pandoc reads the escaped text)")
+    nasty = "<script>alert('x')</script> *a* _b_ [l](u) $x$ @key | `c` -0.45 IL-6 #h"
+    out = subprocess.run([exe, "pandoc", "-f", "markdown", "-t", "plain"],
+                         input=supplementary.md_text(nasty), capture_output=True, text=True, check=True).stdout
+    assert " ".join(out.split()) == nasty.replace("-0.45", "−0.45")
+    table = supplementary.md_table(pd.DataFrame({"what": [nasty], "n": [-3.5]}), numeric=("n",))
+    html = subprocess.run([exe, "pandoc", "-f", "markdown", "-t", "html"], input=table, capture_output=True,
+                          text=True, check=True).stdout
+    assert "<script>" not in html and "&lt;script&gt;" in html and "<td style=\"text-align: right;\">−3.500</td>" in html
+
+
+def test_number_format():
+    assert supplementary._fmt(-0.45) == "−0.450"
+    assert supplementary._fmt(-0.0) == "0" and supplementary._fmt(-0.0004) == "−4.00 × 10^−4^"
+    assert supplementary._fmt(12.0) == "12" and supplementary._fmt(float("nan")) == ""
+
+
+def test_variants_comparison_and_no_clock_time(planted_build, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
+    (planted_build / "variants").mkdir()
+    (planted_build / "variants" / "comparison.md").write_text(
+        "# Analysis variants\n\n- **holm**: 1 of 2 headline statistics differ from `default`.\n\n"
+        "| statistic | default | holm | differs | flags |\n|---|---:|---:|---|---|\n"
+        "| `rm.x.p` | 0.040 | 0.060 | yes | p crosses α: holm <img src=x> |\n")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    first = pages(supplementary.build_supplementary(planted_build, tmp_path / "a", raw_dir=raw, show_rows=False)
+                  .parent)
+    assert "p crosses α: holm" in first["variants"] and "\\<img src=x>" in first["variants"]
+    assert "### Analysis variants" in first["variants"]  # its heading sits under the page's
+    assert "1970\\-01\\-02 00:00:00 UTC \\(SOURCE\\_DATE\\_EPOCH\\)" in first["provenance"]
+    second = pages(supplementary.build_supplementary(planted_build, tmp_path / "b", raw_dir=raw, show_rows=False)
+                   .parent)
+    assert second == first
+
+
+def test_revision_reports_are_linked_relative_to_the_pages(tmp_path):
+    build = tmp_path / "build"
+    out = build / "supplementary"
+    assert "No revision report yet" in supplementary.revision_section(build, out)
+    page = build / "variants" / "holm" / "diff" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html></html>")
+    assert "](../variants/holm/diff/index.html)" in supplementary.revision_section(build, out)
