@@ -40,6 +40,9 @@ def publish(build_dir: str | Path = "build", log: str | Path | None = None) -> i
     code = render.render(build_dir, log or build / "logs" / "publish.log")
     if code != 0 or not (site / "index.html").is_file():
         return code
+    # Quarto matches the manuscript's resource paths (build/notebooks/*.ipynb) at any depth, so the everyday render's
+    # copies in _manuscript/ would be published too: not part of the site.
+    shutil.rmtree(site / render.MANUSCRIPT_DIR, ignore_errors=True)
     meca = site / "index-meca.zip"
     found = source_epoch()
     if found and meca.is_file():
