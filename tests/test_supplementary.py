@@ -17,40 +17,33 @@ import pytest
 
 from helpers import render, supplementary
 
-from .test_privacy import leaks
+from .test_privacy import leaks, planted_build  # noqa: F401 (a fixture)
 
 
 @pytest.fixture()
-def planted_build(tmp_path):
-    build = tmp_path / "build"
-    (build / "data").mkdir(parents=True)
-    (build / "notebooks").mkdir()
-    (build / "tables").mkdir()
-    pd.DataFrame({"record_id": ["P001", "P002", "P010"], "cohort": ["CP", "CP", "HC"]}).to_parquet(
-        build / "data" / "roster.parquet")
-    pd.DataFrame({
-        "file": ["salivalab_results.csv", "salivalab_results.csv", "roster.csv"],
-        "row": [3, 4, 9], "record_id": ["P001", "P002", "P010"], "visit": ["pre", "post", "pre"],
-        "column": ["oxytocin", "il6", "dropout_reason"],
-        "value": ["<8.00", "<script>alert('x')</script>", "moved <away> & \"busy\" *now* [x](y) $d_z$ @ref"],
-        "rule": ["below LLOD", "below LLOD", "free text"], "action": ["LLOD/2", "LLOD/2", "kept"],
-    }).to_parquet(build / "data" / "data_quality.parquet")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 09 Planted")])
+def planted(planted_build):
+    """test_privacy's planted build, with Markdown in a free-text value, the notebook's papermill parameters and a
+    result that the paper reports."""
+    dq = pd.read_parquet(planted_build / "data" / "data_quality.parquet")
+    dq.loc[2, "value"] = "moved <away> & \"busy\" *now* [x](y) $d_z$ @ref"
+    dq.to_parquet(planted_build / "data" / "data_quality.parquet")
+    path = planted_build / "notebooks" / "09_planted.ipynb"
+    nb = nbformat.read(path, as_version=4)
     nb.metadata["papermill"] = {"parameters": {"show_rows": False, "alpha": 0.05}}
-    nbformat.write(nb, build / "notebooks" / "09_planted.ipynb")
-    (build / "results.json").write_text(json.dumps({"flow.n_total": 65, "t1.age.hc_sd": 10.472}))
-    return build
+    nbformat.write(nb, path)
+    (planted_build / "results.json").write_text(json.dumps({"flow.n_total": 65, "t1.age.hc_sd": 10.472}))
+    return planted_build
 
 
 def pages(out):
     return {p.stem: p.read_text(encoding="utf-8") for p in sorted(out.glob("*.qmd"))}
 
 
-def test_every_page_is_written_with_a_title_in_words(planted_build, tmp_path):
+def test_every_page_is_written_with_a_title_in_words(planted, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "roster.csv").write_text("record_id\nP001\n")
-    index = supplementary.build_supplementary(planted_build, tmp_path / "supp", raw_dir=raw, show_rows=False)
+    index = supplementary.build_supplementary(planted, tmp_path / "supp", raw_dir=raw, show_rows=False)
     got = pages(index.parent)
     assert sorted(got) == sorted(supplementary.PAGES)
     for stem, text in got.items():
@@ -68,12 +61,12 @@ def test_every_page_is_written_with_a_title_in_words(planted_build, tmp_path):
     assert not re.search(r"(?<![\w.\\])-\d", got["reproduction"])
 
 
-def test_data_values_hidden_by_default_and_literal_when_shown(planted_build, tmp_path):
-    hidden = pages(supplementary.build_supplementary(planted_build, tmp_path / "a", raw_dir=tmp_path,
+def test_data_values_hidden_by_default_and_literal_when_shown(planted, tmp_path):
+    hidden = pages(supplementary.build_supplementary(planted, tmp_path / "a", raw_dir=tmp_path,
                                                      show_rows=False).parent)
     assert leaks([p for p in (tmp_path / "a").glob("*.qmd")], ["P001", "P002", "P010"]) == []
     assert "below LLOD" in hidden["data-quality"] and "<script>" not in hidden["data-quality"]
-    shown = pages(supplementary.build_supplementary(planted_build, tmp_path / "b", raw_dir=tmp_path,
+    shown = pages(supplementary.build_supplementary(planted, tmp_path / "b", raw_dir=tmp_path,
                                                     show_rows=True).parent)["data-quality"]
     assert "P001" in shown  # rows shown on request
     assert "<script>" not in shown and "\\<script\\>alert\\(\\'x\\'\\)\\</script\\>" in shown
@@ -100,21 +93,21 @@ def test_number_format():
     assert supplementary._fmt(12.0) == "12" and supplementary._fmt(float("nan")) == ""
 
 
-def test_variants_comparison_and_no_clock_time(planted_build, tmp_path, monkeypatch):
+def test_variants_comparison_and_no_clock_time(planted, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
-    (planted_build / "variants").mkdir()
-    (planted_build / "variants" / "comparison.md").write_text(
+    (planted / "variants").mkdir()
+    (planted / "variants" / "comparison.md").write_text(
         "# Analysis variants\n\n- **holm**: 1 of 2 headline statistics differ from `default`.\n\n"
         "| statistic | default | holm | differs | flags |\n|---|---:|---:|---|---|\n"
         "| `rm.x.p` | 0.040 | 0.060 | yes | p crosses α: holm <img src=x> |\n")
     raw = tmp_path / "raw"
     raw.mkdir()
-    first = pages(supplementary.build_supplementary(planted_build, tmp_path / "a", raw_dir=raw, show_rows=False)
+    first = pages(supplementary.build_supplementary(planted, tmp_path / "a", raw_dir=raw, show_rows=False)
                   .parent)
     assert "p crosses α: holm" in first["variants"] and "\\<img src=x>" in first["variants"]
     assert "### Analysis variants" in first["variants"]  # its heading sits under the page's
     assert "1970\\-01\\-02 00:00:00 UTC \\(SOURCE\\_DATE\\_EPOCH\\)" in first["provenance"]
-    second = pages(supplementary.build_supplementary(planted_build, tmp_path / "b", raw_dir=raw, show_rows=False)
+    second = pages(supplementary.build_supplementary(planted, tmp_path / "b", raw_dir=raw, show_rows=False)
                    .parent)
     assert second == first
 
