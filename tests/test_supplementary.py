@@ -17,11 +17,11 @@ import pytest
 
 from helpers import render, supplementary
 
-from .test_privacy import leaks, planted_build  # noqa: F401 (a fixture)
+from .test_privacy import leaks, planted_build  # noqa: F401, F811 (a fixture)
 
 
 @pytest.fixture()
-def planted(planted_build):
+def planted(planted_build):  # noqa: F811
     """test_privacy's planted build, with Markdown in a free-text value, the notebook's papermill parameters and a
     result that the paper reports."""
     dq = pd.read_parquet(planted_build / "data" / "data_quality.parquet")
