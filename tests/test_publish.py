@@ -97,10 +97,8 @@ def test_article_links_the_supplementary_and_every_notebook(site):
         assert soup.find("a", href=f"build/notebooks/{nb}-preview.html"), nb
 
 
-@pytest.mark.xfail(strict=False, reason="issue 18: Quarto 1.7.34 writes no inline 'Source' link beside the "
-                   "embeds with notebook-links: true in _quarto-publish.yml; not yet found why (the notebooks are "
-                   "linked from the article's notebook list)")
 def test_each_embed_links_its_notebook(site):
+    """Every embedded table and figure links the notebook page that made it (filters/notebook-links.lua)."""
     soup = BeautifulSoup((site / "index.html").read_text(encoding="utf-8"), "html.parser")
     qmd = (Path(__file__).resolve().parents[1] / "index.qmd").read_text(encoding="utf-8")
     for notebook, label in re.findall(r"\{\{<\s*embed\s+build/notebooks/([\w-]+)\.ipynb#([\w-]+)", qmd):
