@@ -139,7 +139,8 @@ def md_table(df: pd.DataFrame, numeric: tuple[str, ...] = (), code: tuple[str, .
              keys: tuple[str, ...] = ()) -> str:
     """``df`` as a Markdown pipe table (pandas ``to_markdown``, i.e. tabulate): ``numeric`` columns formatted by
     :func:`_fmt` and right-aligned, ``code`` columns as inline code, ``keys`` columns with results keys as code,
-    every other cell escaped by :func:`md_text`; in a ``table-box`` div, which scrolls a wide table (styles.css)."""
+    every other cell escaped by :func:`md_text`; in the page column, in a ``table-box`` div that scrolls a table
+    still too wide (styles.css)."""
     def cell(column, value):
         if column in numeric:
             return _fmt(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else ""
@@ -155,7 +156,8 @@ def md_table(df: pd.DataFrame, numeric: tuple[str, ...] = (), code: tuple[str, .
                          columns=[md_text(c) for c in df.columns])
     align = ["right" if c in numeric else "left" for c in df.columns]
     table = shown.to_markdown(index=False, disable_numparse=True, colalign=align, tablefmt="pipe")
-    return f"::: {{.table-box}}\n{table}\n:::"  # a box that scrolls a wide table (styles.css)
+    # the page column (Quarto's `column-page`: the margins' room on a wide screen), scrolling what is still too wide
+    return f"::: {{.column-page .table-box}}\n{table}\n:::"
 
 
 def load_paper_values(path: str | Path = PAPER_VALUES) -> pd.DataFrame:
@@ -485,7 +487,7 @@ to the notebook that made it.
 
 {listed or "No executed notebooks in this build."}
 
-## More
+## Other pages
 
 {pages}
 """
