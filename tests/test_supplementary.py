@@ -47,7 +47,7 @@ def test_every_page_is_written_with_a_title_in_words(planted, tmp_path):
     got = pages(index.parent)
     assert sorted(got) == sorted(supplementary.PAGES)
     for stem, text in got.items():
-        assert text.startswith(f"---\ntitle: {supplementary.PAGES[stem]}\n---\n")
+        assert text.startswith(f"---\ntitle: {supplementary.PAGES[stem]}\n")
         assert not re.search(r"^#+ .*\btbl-", text, flags=re.M), f"{stem}: a heading is a raw label"
     # the first page links every notebook page (Quarto's notebook view) and every other page
     assert "(../notebooks/09_planted-preview.html)" in got["index"]

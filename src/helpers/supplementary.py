@@ -139,8 +139,8 @@ def md_table(df: pd.DataFrame, numeric: tuple[str, ...] = (), code: tuple[str, .
              keys: tuple[str, ...] = ()) -> str:
     """``df`` as a Markdown pipe table (pandas ``to_markdown``, i.e. tabulate): ``numeric`` columns formatted by
     :func:`_fmt` and right-aligned, ``code`` columns as inline code, ``keys`` columns with results keys as code,
-    every other cell escaped by :func:`md_text`; in the page column, in a ``table-box`` div that scrolls a table
-    still too wide (styles.css)."""
+    every other cell escaped by :func:`md_text`; in a ``table-box`` div that scrolls a table too wide for the
+    page (styles.css; the table pages use Quarto's full-width layout)."""
     def cell(column, value):
         if column in numeric:
             return _fmt(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else ""
@@ -156,8 +156,7 @@ def md_table(df: pd.DataFrame, numeric: tuple[str, ...] = (), code: tuple[str, .
                          columns=[md_text(c) for c in df.columns])
     align = ["right" if c in numeric else "left" for c in df.columns]
     table = shown.to_markdown(index=False, disable_numparse=True, colalign=align, tablefmt="pipe")
-    # the page column (Quarto's `column-page`: the margins' room on a wide screen), scrolling what is still too wide
-    return f"::: {{.column-page .table-box}}\n{table}\n:::"
+    return f"::: {{.table-box}}\n{table}\n:::"
 
 
 def load_paper_values(path: str | Path = PAPER_VALUES) -> pd.DataFrame:
@@ -451,9 +450,10 @@ def build_show_rows(build: Path, params_file: Path) -> bool:
 
 
 
-def _page(title: str, body: str, *, subtitle: str | None = None) -> str:
-    """A Quarto page: YAML front matter (title) and the body."""
-    meta = {"title": title, **({"subtitle": subtitle} if subtitle else {})}
+def _page(title: str, body: str, *, full: bool = False) -> str:
+    """A Quarto page: YAML front matter (title; ``full``: Quarto's full-width layout, for pages of wide tables) and
+    the body."""
+    meta = {"title": title, **({"page-layout": "full"} if full else {})}
     return "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n" + body.strip() + "\n"
 
 
@@ -544,7 +544,7 @@ def build_supplementary(build_dir: str | Path = "build", out_dir: str | Path | N
     out.mkdir(parents=True, exist_ok=True)
     for stem, title in PAGES.items():
         path = out / f"{stem}.qmd"
-        text = _page(title, bodies[stem])
+        text = _page(title, bodies[stem], full=stem != "index")
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
     return out / "index.qmd"
