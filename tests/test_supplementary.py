@@ -7,7 +7,9 @@ Quarto is installed, its pandoc reads the pages to check the escaping as a reade
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import re
 import subprocess
 
@@ -120,3 +122,40 @@ def test_revision_reports_are_linked_relative_to_the_pages(tmp_path):
     page.parent.mkdir(parents=True)
     page.write_text("<html></html>")
     assert "](../variants/holm/diff/index.html)" in supplementary.revision_section(build, out)
+
+
+def test_publish_copies_the_revision_reports_beside_the_pages(planted, tmp_path, monkeypatch):
+    """mbpm publish: pages written, the profile's render asked for, diff reports copied to the same relative place
+    in the site, and Quarto's stray copy of the everyday render's notebooks left out (render stubbed: no Quarto)."""
+    from helpers import publish
+
+    project = planted.parent
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(project))
+    for report in (planted / "diff", planted / "variants" / "holm" / "diff"):
+        report.mkdir(parents=True)
+        (report / "index.html").write_text("<html>report</html>")
+        (report / "fig.png").write_bytes(b"png")
+    asked = {}
+
+    def fake_render(build_dir, log):
+        asked["profile"] = os.environ.get("QUARTO_PROFILE")
+        (project / "_publish" / "_manuscript" / "build").mkdir(parents=True)
+        (project / "_publish" / "index.html").write_text("<html>article</html>")
+        return 0
+
+    monkeypatch.setattr(publish.render, "render", fake_render)
+    monkeypatch.setattr(publish.supplementary, "build_supplementary",
+                        functools.partial(supplementary.build_supplementary, raw_dir=tmp_path))
+    monkeypatch.delenv("QUARTO_PROFILE", raising=False)
+    assert publish.publish(planted) == 0
+    site = project / "_publish"
+    assert asked["profile"] == "publish"
+    assert (planted / "supplementary" / "variants.qmd").is_file()
+    assert (site / "build" / "diff" / "fig.png").read_bytes() == b"png"
+    assert (site / "build" / "variants" / "holm" / "diff" / "index.html").is_file()
+    assert not (site / "_manuscript").exists()
+    assert "QUARTO_PROFILE" not in os.environ  # the profile was for that render only
+    # the variants page links both reports where the site now holds them
+    text = (planted / "supplementary" / "variants.qmd").read_text(encoding="utf-8")
+    for link in re.findall(r"\]\(([^)]+)\)", text):
+        assert (site / "build" / "supplementary" / link).resolve().is_file(), link

@@ -36,8 +36,15 @@ def publish(build_dir: str | Path = "build", log: str | Path | None = None) -> i
         return 1
     supplementary.build_supplementary(build)
     site = project_root() / PUBLISH_DIR
+    before = os.environ.get("QUARTO_PROFILE")
     os.environ["QUARTO_PROFILE"] = PROFILE  # render.render passes its environment on to Quarto
-    code = render.render(build_dir, log or build / "logs" / "publish.log")
+    try:
+        code = render.render(build_dir, log or build / "logs" / "publish.log")
+    finally:
+        if before is None:
+            del os.environ["QUARTO_PROFILE"]
+        else:
+            os.environ["QUARTO_PROFILE"] = before
     if code != 0 or not (site / "index.html").is_file():
         return code
     # Quarto matches the manuscript's resource paths (build/notebooks/*.ipynb) at any depth, so the everyday render's
