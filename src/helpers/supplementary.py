@@ -449,7 +449,6 @@ def build_show_rows(build: Path, params_file: Path) -> bool:
     return bool((params or {}).get("show_rows", False))
 
 
-
 def _page(title: str, body: str, *, full: bool = False) -> str:
     """A Quarto page: YAML front matter (title; ``full``: Quarto's full-width layout, for pages of wide tables) and
     the body."""
