@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .site import published_site, serve
+from .published import published_site, serve
 
 pytestmark = pytest.mark.notebooks  # may render the site; slow either way
 

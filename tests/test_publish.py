@@ -3,7 +3,7 @@ when it is served from a sub-path, with the article in every format, the noteboo
 
 Served with Python's ``http.server`` from the folder's parent (so the site sits under ``/<folder>/``) and crawled:
 every ``href``/``src`` of every page reached from ``index.html`` that is relative must answer 200 and stay inside
-the folder. See tests/site.py for where the site comes from.
+the folder. See tests/published.py for where the site comes from.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bs4 import BeautifulSoup
 
 from helpers import render
 
-from .site import published_site, serve
+from .published import published_site, serve
 
 pytestmark = pytest.mark.notebooks  # may render the site; slow either way
 
