@@ -1,3 +1,5 @@
+-- Links between the article and the notebooks and supplementary (issue 18).
+--
 -- Each table and figure the article embeds from a notebook links the notebook that made it ("Source: ..."), in the
 -- HTML of the published site (the `publish` profile, where Quarto renders the notebooks' pages) and, in the everyday
 -- render, the executed notebook itself (a resource of the manuscript). Written by hand because Quarto 1.7.34's
@@ -32,6 +34,18 @@ local function first_label(div)
     end,
   })
   return found
+end
+
+-- The supplementary exists only in the published site: in the everyday render (`make report`, no `publish`
+-- profile) a link into it keeps its words and says where the page is, instead of pointing at nothing.
+function Link(link)
+  if quarto.doc.is_format("html") and not publishing() and link.target:match("^build/supplementary/") then
+    local words = link.content:clone()
+    words:insert(pandoc.Str(" (made by "))
+    words:insert(pandoc.Code("make publish"))
+    words:insert(pandoc.Str(")"))
+    return words
+  end
 end
 
 function Div(div)

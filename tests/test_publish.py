@@ -57,8 +57,8 @@ def crawl(base: str) -> tuple[dict[str, int], dict[str, list[str]]]:
             referrers.setdefault(url, []).append(page_url)
             if url in status:
                 continue
-            try:
-                with urllib.request.urlopen(url) as response:
+            try:  # HEAD: the status without the body
+                with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")) as response:
                     status[url] = response.status
             except urllib.error.HTTPError as err:
                 status[url] = err.code
@@ -80,6 +80,18 @@ def test_every_relative_link_and_image_resolves_under_a_sub_path(site):
         assert f"build/notebooks/{nb}-preview.html" in pages
     for stem in ("index", "reproduction", "data-quality", "variants", "provenance"):
         assert f"build/supplementary/{stem}-preview.html" in pages
+
+
+def test_everyday_render_has_no_dead_relative_link():
+    """`make report`'s article (_manuscript/, no supplementary): its embeds link the executed notebooks it carries,
+    and the link to the supplementary says `make publish` instead of pointing at nothing."""
+    manuscript = Path(__file__).resolve().parents[1] / render.MANUSCRIPT_DIR
+    if not (manuscript / "index.html").is_file():
+        pytest.skip("no rendered article in _manuscript/: run `make report` first")
+    with serve(manuscript) as base:
+        status, referrers = crawl(base)
+    dead = {url: (code, referrers[url][:2]) for url, code in status.items() if code != 200}
+    assert not dead, f"dead relative links in the everyday render: {dead}"
 
 
 def test_the_folder_holds_every_format(site):
