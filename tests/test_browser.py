@@ -152,3 +152,15 @@ def test_no_raw_underscore_markup_in_visible_text(probes):
              for (path, w), f in probes.items() if w == WIDTHS[0]}
     found = {k: v for k, v in found.items() if v}
     assert not found, f"raw _ markup in visible text: {found}"
+
+
+@pytest.mark.xfail(strict=False, reason="issue 18: the table notes of notebook 04 print the multivariate effect sizes "
+                   "as plain text (helpers.stats.rmanova.CONVENTIONS: 'Lambda^(1/s)'); written as $1 - \\Lambda^{1/s}$ "
+                   "Quarto renders them as math (MathJax) on these pages. Remove this mark once that text is math")
+def test_no_plain_text_math(probes):
+    import re
+
+    found = {path: sorted({m.group(0) for t in f["texts"] for m in re.finditer(r"\b\w+\^\([^)]*\)", t["text"])})
+             for (path, w), f in probes.items() if w == WIDTHS[0]}
+    found = {k: v for k, v in found.items() if v}
+    assert not found, f"math written as plain text: {found}"
