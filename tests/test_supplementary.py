@@ -72,7 +72,7 @@ def test_data_values_hidden_by_default_and_literal_when_shown(planted, tmp_path)
                                                     show_rows=True).parent)["data-quality"]
     assert "P001" in shown  # rows shown on request
     assert "<script>" not in shown and "\\<script\\>alert\\(\\'x\\'\\)\\</script\\>" in shown
-    assert "\\$d\\_z\\$" in shown and "\\@ref" in shown and "\\*now\\*" in shown
+    assert "\\$*d*~z~\\$" in shown and "\\@ref" in shown and "\\*now\\*" in shown
 
 
 def test_markdown_escaping_as_pandoc_reads_it():
@@ -87,6 +87,11 @@ def test_markdown_escaping_as_pandoc_reads_it():
     html = subprocess.run([exe, "pandoc", "-f", "markdown", "-t", "html"], input=table, capture_output=True,
                           text=True, check=True).stdout
     assert "<script>" not in html and "&lt;script&gt;" in html and "<td style=\"text-align: right;\">−3.500</td>" in html
+
+
+def test_effect_size_labels_are_subscripts():
+    assert supplementary.md_text("this run's d_z, d_av and p_adj") == "this run\\'s *d*~z~, *d*~av~ and *p*~adj~"
+    assert supplementary.md_text("t1.x_zz") == "t1.x\\_zz"
 
 
 def test_number_format():

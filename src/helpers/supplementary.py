@@ -83,16 +83,18 @@ tr.missing td { color: #999; }
 MINUS = "\u2212"
 _NEGATIVE = re.compile(r"(?<![\w.])-(?=\d)")  # a hyphen-minus that is a sign (not IL-6, not 1-5)
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|$@~^&\"'-])")
+# effect-size and p labels written with an underscore in the data files (d_z, d_av, p_adj): subscripts on the page
+_SUBSCRIPT = re.compile(r"\b([dp])\\_(z|av|adj)\b")
 KEY_RE = re.compile(r"\b([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)\b")  # a results key (t1.il8.p)
 
 
 def md_text(value) -> str:
     """``value`` as literal Markdown text: every character Pandoc's Markdown could read as markup (HTML tags,
-    emphasis, links, math, citations, table pipes) is backslash-escaped, line breaks become spaces, and a minus sign
-    in front of a number is the true minus (U+2212)."""
+    emphasis, links, math, citations, table pipes) is backslash-escaped, line breaks become spaces, a minus sign
+    in front of a number is the true minus (U+2212), and d_z, d_av, p_adj are written with subscripts."""
     text = "" if value is None else str(value)
     text = _NEGATIVE.sub(MINUS, text.replace("\r", " ").replace("\n", " "))
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    return _SUBSCRIPT.sub(r"*\1*~\2~", _MD_SPECIAL.sub(r"\\\1", text))
 
 
 def md_code(value) -> str:
