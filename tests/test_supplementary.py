@@ -94,6 +94,11 @@ def test_effect_size_labels_are_subscripts():
     assert supplementary.md_text("t1.x_zz") == "t1.x\\_zz"
 
 
+def test_claim_evidence_shows_keys_as_code_and_true_relations():
+    got = supplementary.md_keys("t1.x.p = 0.2807 >= 0.05: true; t1.x.mean_diff = -2.9 <= 0: true")
+    assert got == "`t1.x.p` = 0.2807 ≥ 0.05: true; `t1.x.mean_diff` = −2.9 ≤ 0: true"
+
+
 def test_number_format():
     assert supplementary._fmt(-0.45) == "−0.450"
     assert supplementary._fmt(-0.0) == "0" and supplementary._fmt(-0.0004) == "−4.00 × 10^−4^"

@@ -106,8 +106,10 @@ def md_code(value) -> str:
 
 
 def md_keys(text: str) -> str:
-    """Escaped text in which every results key is inline code (claim evidence: ``t1.il8.p = 0.012 < 0.05``)."""
-    parts = KEY_RE.split("" if text is None else str(text))
+    """Escaped text in which every results key is inline code and >=, <= are ≥, ≤ (claim evidence:
+    ``t1.il8.p = 0.012 < 0.05``)."""
+    text = "" if text is None else str(text).replace(" >= ", " ≥ ").replace(" <= ", " ≤ ")
+    parts = KEY_RE.split(text)
     return "".join(md_code(p) if i % 2 else md_text(p) for i, p in enumerate(parts))
 
 
