@@ -3,8 +3,9 @@
 --   * every body cell whose text is a number, statistic, df, p or CI ("F = 3.008", "1, 63", "< 0.001",
 --     "38.90 (11.02)", "0.45 [0.12, 0.80]") gets class `num`: it never wraps (white-space: nowrap);
 --   * a table too wide for the text column (its longest cells, column by column, add up to more than WIDE_CHARS
---     characters) is put in the page column (Quarto's `column-page`), so at 1400 px it spreads into the empty
---     margin; narrower screens scroll it inside its own box (styles.css) instead of wrapping its numbers.
+--     characters) is put in the body and right-margin column (Quarto's `column-page-right`: the left margin holds
+--     the table of contents), so at 1400 px it spreads into the empty right margin; narrower screens scroll it
+--     inside its own box (styles.css) instead of wrapping its numbers.
 -- Written by hand: Quarto has no option that classes cells by content; `tbl-colwidths`/`column: page` would have to
 -- be set table by table in the notebooks, and pandoc's relative column widths (pipe tables wider than 72
 -- characters) are what made numbers wrap.
@@ -79,7 +80,7 @@ end
 
 -- A cell (embedded from a notebook, or a div) holding a wide table goes to the page column.
 function Div(div)
-  if div.classes:includes("column-page") or div.classes:includes("column-body") then
+  if div.classes:find_if(function(c) return c:match("^column%-") end) then
     return nil
   end
   local has_wide = false
@@ -91,7 +92,7 @@ function Div(div)
     end,
   })
   if has_wide and (div.classes:includes("cell") or div.identifier:match("^tbl%-")) then
-    div.classes:insert("column-page")
+    div.classes:insert("column-page-right")
     return div
   end
 end

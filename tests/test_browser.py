@@ -59,8 +59,13 @@ PROBE = r"""
     if (!p || p.closest("code, pre, script, style, .sourceCode, math, mjx-container, .MathJax") || !visible(p)) continue;
     texts.push({text: n.textContent, inTable: !!p.closest("table")});
   }
+  const toc = document.querySelector("nav#TOC");
+  const tocBox = toc && visible(toc) ? toc.getBoundingClientRect() : null;
+  const intoToc = tocBox ? [...document.querySelectorAll("main table, main figcaption")].filter(visible)
+    .filter((el) => el.getBoundingClientRect().left < tocBox.right - 1)
+    .map((el) => (el.innerText || "").trim().slice(0, 40)) : [];
   return {
-    cells, texts,
+    cells, texts, intoToc,
     scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
     brokenImages: [...document.images].filter((i) => i.complete && i.naturalWidth === 0).map((i) => i.src),
     links: [...document.querySelectorAll("a[href], img[src], link[href], script[src]")]
@@ -123,6 +128,8 @@ def test_no_numeric_cell_wraps_and_no_page_scrolls_sideways(probes):
     sideways = {f"{path} @{w}px": f["scrollWidth"] for (path, w), f in probes.items()
                 if f["scrollWidth"] > f["innerWidth"]}
     assert not sideways, f"pages wider than the window (a wide table must scroll in its own box): {sideways}"
+    under_toc = {f"{path} @{w}px": f["intoToc"] for (path, w), f in probes.items() if f["intoToc"]}
+    assert not under_toc, f"tables or captions reaching under the table of contents: {under_toc}"
 
 
 def test_no_broken_image_and_no_dead_relative_link(probes):
