@@ -8,7 +8,7 @@ CORES ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install report test test-quick lint bench scale variants clean clean-variants distclean help diff snapshot
+.PHONY: publish install report test test-quick lint bench scale variants clean clean-variants distclean help diff snapshot
 
 # `make help` lists every target (tests/test_pipeline.py checks that each .PHONY target is listed here).
 help:
@@ -28,6 +28,7 @@ help:
 	@echo "make quarto          install Quarto 1.7.34 from PyPI (quarto-cli) unless one is on PATH or QUARTO= (make install does it)"
 	@echo "make diff            what changed in the paper: BASE=<build folder or git ref> (default build/previous), VARIANT=<name>"
 	@echo "make snapshot        keep the current build in build/previous, the default BASE of make diff"
+	@echo "make publish         the article, its notebooks and the supplementary as one site folder (_publish/)"
 	@echo "make bench-render    where the manuscript's render time goes (benchmark, not part of make test)"
 	@echo "make help            this list"
 
@@ -90,6 +91,12 @@ report: $(STAMP)
 	@$(BIN)/mbpm render --build build --summary
 	@$(BIN)/mbpm snapshot --rotate
 
+# The published site (article HTML/Word/JATS/MECA, notebook pages, supplementary pages, diff reports): one folder,
+# _publish/, every link relative (see README, "Publishing"). Quarto's `publish` profile, a Snakemake rule.
+publish: $(STAMP)
+	@$(BIN)/python -m helpers.render exe >/dev/null
+	@$(BIN)/mbpm run --cores $(CORES) $(SNAKEMAKE_ARGS) -- publish
+
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -144,7 +151,7 @@ snapshot: $(STAMP)
 clean:
 	@if test -x $(BIN)/snakemake; then $(BIN)/snakemake --cores 1 --quiet all --delete-all-output all \
 	  || echo "snakemake could not list its outputs: figures/ left as is"; fi
-	rm -rf $(filter-out build/variants,$(wildcard build/* build/.[!.]*)) .snakemake _manuscript
+	rm -rf $(filter-out build/variants,$(wildcard build/* build/.[!.]*)) .snakemake _manuscript _publish
 
 clean-variants:
 	rm -rf build/variants

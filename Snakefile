@@ -12,7 +12,8 @@ import sys
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from helpers import config as _params, pipeline, render as _render, variants as _variants
+from helpers import config as _params, pipeline, publish as _publish, render as _render, supplementary as _supplementary
+from helpers import variants as _variants
 
 # A syntax error or a rejected value in config/params.yaml is reported with its line and key (helpers.config),
 # not as Snakemake's "Config file is not valid JSON or YAML" or as a --config problem.
@@ -56,13 +57,14 @@ VARIANTS = _variants.load_variants(config)
 # notebooks of build/, so a one-off override or a variant never overwrites it with a mix of two builds.
 DEFAULT_BUILD = str(DEFAULTS["build_dir"]).rstrip("/")
 MANUSCRIPT = [f"{_render.MANUSCRIPT_DIR}/{name}" for name in _render.OUTPUTS]
+PUBLISHED = [f"{_publish.PUBLISH_DIR}/{name}" for name in _render.OUTPUTS]  # make publish (rule publish)
 
 
 def finals(build):
     """What is built from the notebooks' outputs: deleted when a notebook starts, so a failed or killed run never
     leaves results that look current (the next run rebuilds them, re-running what failed)."""
-    built = [f"{build}/results.json", f"{build}/results_keys.csv", f"{build}/supplementary/index.html"]
-    return built + (MANUSCRIPT if build == DEFAULT_BUILD else [])
+    built = [f"{build}/results.json", f"{build}/results_keys.csv", f"{build}/supplementary/index.qmd"]
+    return built + (MANUSCRIPT + PUBLISHED if build == DEFAULT_BUILD else [])
 
 
 def figure_files(nb, figures_dir):
@@ -73,7 +75,7 @@ def figure_files(nb, figures_dir):
 rule all:
     input:
         f"{BUILD}/results.json",
-        f"{BUILD}/supplementary/index.html",
+        f"{BUILD}/supplementary/index.qmd",
         # final targets too: Snakemake does not re-create a deleted intermediate file while what is built from it
         # looks current, so a deleted figure would otherwise stay deleted
         [f for nb in NOTEBOOKS for f in figure_files(nb, config["figures_dir"])],
@@ -130,14 +132,21 @@ for _nb in pipeline.discard_hand_runs(BUILD, list(NOTEBOOKS), finals(BUILD)):
 notebook_chain("", BUILD, config)
 
 
+# The supplementary's pages (Quarto Markdown, helpers.supplementary): reproduction, data quality, variants and
+# revision reports, provenance. Quarto renders them with the notebooks' pages in the publish profile (rule publish).
+SUPPLEMENTARY_PAGES = [f"{BUILD}/supplementary/{page}.qmd" for page in _supplementary.PAGES]
+
+
 rule supplementary:
     input:
         notebooks=[f"{BUILD}/notebooks/{nb}.ipynb" for nb in NOTEBOOKS],
         results=f"{BUILD}/results.json",
         helpers=pipeline.helper_closure_files(["helpers.supplementary"]),
+        raw=RAW,  # the provenance page lists their checksums
+        params="config/params.yaml",
         variants=glob.glob(f"{BUILD}/variants/comparison.md"),  # written by `make variants`, embedded if present
     output:
-        f"{BUILD}/supplementary/index.html",
+        SUPPLEMENTARY_PAGES,
     shell:
         "{PY} -m helpers supplementary --build {BUILD}"
 
@@ -178,6 +187,7 @@ rule manuscript:
     input:
         article="index.qmd",
         project="_quarto.yml",
+        stylesheet="styles.css",
         bibliography="references.bib",
         csl="vancouver.csl",
         extensions=sorted(glob.glob("_extensions/*/*")),
@@ -199,3 +209,19 @@ rule report:
         rules.all.input,
         # asks for Quarto only when `report` runs, and only for the default build (see DEFAULT_BUILD)
         lambda wildcards: MANUSCRIPT if BUILD == DEFAULT_BUILD and _render.available() else [],
+
+
+# --- the published site (issue 18) --------------------------------------------------------------------------------
+# `make publish`: the article with the notebooks' pages and the supplementary's pages (Quarto profile `publish`,
+# _quarto-publish.yml) in one folder, _publish/, plus the revision reports of `make diff` when present.
+rule publish:
+    input:
+        rules.manuscript.input,
+        profile="_quarto-publish.yml",
+        pages=SUPPLEMENTARY_PAGES,
+    output:
+        PUBLISHED,
+    log:
+        f"{BUILD}/logs/publish.log",
+    shell:
+        "{PY} -m helpers publish --build {BUILD} --log {log}"

@@ -376,7 +376,7 @@ def test_supplementary_links_the_reports(tmp_path):
         page.parent.mkdir(parents=True)
         page.write_text("<html></html>")
     section = revision_section(build, out)
-    assert 'href="../diff/index.html"' in section and 'href="../variants/holm/diff/index.html"' in section
+    assert "](../diff/index.html)" in section and "](../variants/holm/diff/index.html)" in section
     assert "older than these results" not in section
     (build / "variants" / "holm" / "results.json").write_text("{}")  # the variant was rebuilt after its report
     past = time.time() - 60

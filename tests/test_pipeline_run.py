@@ -78,7 +78,7 @@ def test_results_file_collects_every_notebook(project):
 
 
 def test_supplementary_built(project):
-    index = project / "build" / "supplementary" / "index.html"
+    index = project / "build" / "supplementary" / "index.qmd"
     assert index.is_file() and index.stat().st_size > 0
 
 
@@ -165,7 +165,7 @@ def test_figures_are_declared_outputs(project):
 
 
 def test_published_outputs_hold_no_machine_path_or_clock_time(project):
-    published = [*(project / "build" / "notebooks").glob("*.ipynb"), *(project / "build" / "supplementary").rglob("*.html")]
+    published = [*(project / "build" / "notebooks").glob("*.ipynb"), *(project / "build" / "supplementary").rglob("*.qmd")]
     assert len(published) >= 6
     for path in published:
         text = path.read_text(encoding="utf-8")

@@ -37,10 +37,10 @@ def record_ids(build: Path) -> list[str]:
 
 def scanned_files(build: Path) -> list[Path]:
     files = sorted((build / "notebooks").glob("*.ipynb"))
-    files += sorted((build / "supplementary").rglob("*.html"))
-    manuscript = ROOT / "_manuscript"
-    if manuscript.is_dir() and build == ROOT / "build":
-        files += sorted(manuscript.rglob("*.html")) + sorted(manuscript.rglob("*.ipynb"))
+    files += sorted((build / "supplementary").rglob("*.qmd"))
+    for site in (ROOT / "_manuscript", ROOT / "_publish"):  # the everyday render and the published site
+        if site.is_dir() and build == ROOT / "build":
+            files += sorted(site.rglob("*.html")) + sorted(site.rglob("*.ipynb"))
     return files
 
 
@@ -110,37 +110,6 @@ def test_scanner_finds_a_planted_id(planted_build):
     assert leaks([page], ["P001", "P002"]) == [(str(page), "P002")]
 
 
-def test_supplementary_hides_rows_by_default_and_escapes_free_text(planted_build, tmp_path):
-    out = tmp_path / "supp"
-    index = supplementary.build_supplementary(planted_build, out, raw_dir=tmp_path, show_rows=False)
-    files = sorted(out.rglob("*.html"))
-    assert index in files and (out / "notebooks" / "09_planted.html") in files
-    assert leaks(files, ["P001", "P002", "P010"]) == []
-    text = index.read_text(encoding="utf-8")
-    assert "<script>alert" not in text and "<img src=x" not in text
-    assert "&lt;img src=x onerror=alert(1)&gt;" in text  # the table's raw HTML arrives as text
-    assert "below LLOD" in text  # the aggregate summary is there
-
-
-def test_supplementary_rows_for_private_review_are_escaped(planted_build, tmp_path):
-    out = tmp_path / "supp"
-    index = supplementary.build_supplementary(planted_build, out, raw_dir=tmp_path, show_rows=True)
-    text = index.read_text(encoding="utf-8")
-    assert "P001" in text  # rows shown on request
-    assert "<script>" not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
-    assert "moved &lt;away&gt; &amp; &quot;busy&quot;" in text
-    assert "&lt;8.00" in text
-
-
-def test_notebook_pages_fold_code_and_show_outputs(planted_build, tmp_path):
-    out = tmp_path / "supp"
-    supplementary.build_supplementary(planted_build, out, raw_dir=tmp_path, show_rows=False)
-    page = (out / "notebooks" / "09_planted.html").read_text(encoding="utf-8")
-    assert page.count('<details class="code-fold">') == 1
-    assert re.search(r"<details class=\"code-fold\">.*print.*</details>", page, flags=re.S)
-    assert "aggregate only" in page.split("</details>")[-1]  # the output sits outside the fold
-
-
 def test_show_rows_follows_the_parameters_the_build_ran_with(planted_build, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("show_rows: false\n")
@@ -152,20 +121,3 @@ def test_show_rows_follows_the_parameters_the_build_ran_with(planted_build, tmp_
     nb.metadata["papermill"] = {"parameters": {"show_rows": False, "build_dir": "build"}}
     nbformat.write(nb, nb_path)
     assert supplementary.build_show_rows(planted_build, params) is False  # what the notebooks ran with wins
-
-
-def test_supplementary_embeds_the_variants_comparison_and_no_clock_time(planted_build, tmp_path, monkeypatch):
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "86400")
-    (planted_build / "variants").mkdir()
-    (planted_build / "variants" / "comparison.md").write_text(
-        "- **holm**: 1 of 2 headline statistics differ from `default`.\n\n"
-        "| statistic | default | holm | differs | flags |\n|---|---:|---:|---|---|\n"
-        "| `rm.x.p` | 0.040 | 0.060 | yes | p crosses α: holm |\n")
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    first = supplementary.build_supplementary(planted_build, tmp_path / "a", raw_dir=raw, show_rows=False)
-    text = first.read_text(encoding="utf-8")
-    assert '<h2 id="variants">Analysis variants</h2>' in text and "p crosses α: holm" in text
-    assert "1970-01-02 00:00:00 UTC (SOURCE_DATE_EPOCH)" in text
-    second = supplementary.build_supplementary(planted_build, tmp_path / "b", raw_dir=raw, show_rows=False)
-    assert second.read_bytes() == first.read_bytes()

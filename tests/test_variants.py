@@ -434,7 +434,7 @@ def _mbpm_run(project, *args, **kw):
 def _build_bytes(project) -> dict[str, bytes]:
     build = project / "build"
     keep = [*build.glob("notebooks/*.ipynb"), *build.glob("results/*.json"), build / "results.json",
-            *build.glob("supplementary/**/*.html"), *(project / "figures").glob("*")]
+            *build.glob("supplementary/**/*.qmd"), *(project / "figures").glob("*")]
     return {str(p.relative_to(project)): p.read_bytes() for p in sorted(keep) if p.is_file()}
 
 
@@ -470,7 +470,7 @@ def test_failed_run_sticks_and_a_killed_run_recovers(stub_project, tmp_path):
         assert "Nothing to be done" not in run.stderr + run.stdout
         kept = json.loads((project / "build" / "failed" / "03_baseline.ipynb").read_text())
         assert any(o.get("ename") == "ValueError" for c in kept["cells"] for o in c.get("outputs", []))
-        for stale in ("build/results.json", "build/results_keys.csv", "build/supplementary/index.html"):
+        for stale in ("build/results.json", "build/results_keys.csv", "build/supplementary/index.qmd"):
             assert not (project / stale).exists(), f"{stale} survived a failed run (attempt {attempt + 1})"
 
     # 2. the defaults again: everything rebuilt, the failure record cleared

@@ -1,8 +1,8 @@
 """The ``mbpm`` command line (also ``python -m helpers``): the report's pipeline steps.
 
 Commands: ``run`` (the pipeline under Snakemake: what ``make report`` calls), ``execute`` (one notebook with
-papermill, as a pipeline job), ``merge-results``, ``supplementary`` (HTML supplementary with nbconvert), ``render``
-(Quarto manuscript, or a clear message), ``deps`` (the helper files a notebook depends on), ``synth`` (write a
+papermill, as a pipeline job), ``merge-results``, ``supplementary`` (the supplementary's pages, for Quarto), ``render``
+(Quarto manuscript, or a clear message), ``publish`` (article and supplementary as one site folder), ``deps`` (the helper files a notebook depends on), ``synth`` (write a
 synthetic study), ``variants`` (list the analysis variants, or compare their results), ``diff`` (what changed
 between two builds), ``snapshot`` (keep the build as the default base of ``diff``).
 """
@@ -52,9 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("fragments", nargs="+")
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-csv", required=True)
-    p = sub.add_parser("supplementary", help="build the HTML supplementary from executed notebooks")
+    p = sub.add_parser("supplementary", help="write the supplementary's pages (Quarto Markdown) for a build")
     p.add_argument("--build", default="build")
     p.add_argument("--out", default=None)
+    p = sub.add_parser("publish", help="render article, notebooks and supplementary into one site folder (_publish)")
+    p.add_argument("--build", default="build")
+    p.add_argument("--log", default=None, help="Quarto's output (default <build>/logs/publish.log)")
     p = sub.add_parser("render", help="render the manuscript with Quarto, or say why not")
     p.add_argument("--build", default="build")
     p.add_argument("--log", default=None, help="Quarto's output (default <build>/logs/render.log)")
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         from helpers import supplementary
 
         supplementary.build_supplementary(args.build, args.out or f"{args.build}/supplementary")
+    elif args.command == "publish":
+        from helpers import publish
+
+        return publish.publish(args.build, args.log)
     elif args.command == "render":
         from helpers import render
 

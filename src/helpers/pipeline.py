@@ -488,7 +488,7 @@ def summary(build_dir: str | Path = "build") -> str:
         "Outputs:",
         f"  executed notebooks   {build / 'notebooks'}",
         f"  results (numbers)    {build / 'results.json'} (keys described in {build / 'results_keys.csv'})",
-        f"  supplementary (HTML) {build / 'supplementary' / 'index.html'}",
+        f"  supplementary pages  {build / 'supplementary'} (rendered by `make publish` into _publish/)",
     ]
     manuscript = project_root() / "_manuscript"
     for name, label in (("index.html", "manuscript (HTML)"), ("index.docx", "manuscript (Word)"),

@@ -1,17 +1,21 @@
-"""The HTML supplementary, built without Quarto: nbconvert pages of the executed notebooks plus an index page.
+"""The supplementary material's own pages, written as Markdown for Quarto to render with the article.
 
-``build_supplementary(build_dir, out_dir)`` writes into ``out_dir`` (default ``<build_dir>/supplementary``):
+``build_supplementary(build_dir, out_dir)`` writes Quarto pages into ``out_dir`` (default
+``<build_dir>/supplementary``); ``_quarto.yml`` lists them as manuscript notebooks, so Quarto renders them with the
+article's theme beside the executed notebooks' own pages (notebook view, publish profile: ``make publish``):
 
-* ``notebooks/<name>.html`` for every executed notebook in ``<build_dir>/notebooks``: nbconvert's ``lab`` template,
-  outputs shown, each code cell folded into a ``<details>`` element (open it to read the code);
-* ``index.html``: links to those pages, the reproduction table (each result the source article reports beside this
-  run's value, from ``results.json`` and ``paper_values.csv``), the data-quality summary, the robustness tables and
-  the other Markdown tables in ``<build_dir>/tables``, and provenance (git commit, SHA-256 of every raw input file,
-  package versions, run date, parameters).
+* ``index.qmd``: what the supplementary holds, links to the notebooks and the other pages;
+* ``reproduction.qmd``: each result the source article reports beside this run's value (``results.json``,
+  ``paper_values.csv``), and the verdict on each of its qualitative claims;
+* ``data-quality.qmd``: the soft problems the ingest step recorded (counts per file, rule and action);
+* ``variants.qmd``: the analysis-variants comparison (``make variants``) and the revision reports (``make diff``);
+* ``provenance.qmd``: git commit, source date, SHA-256 of every raw input file, parameters, package versions.
 
-Privacy: real study data are confidential. Unless ``show_rows`` is true the data-quality section shows counts per
-file, rule and action only (no record ids, no raw values). Every string that comes from the data or the results
-is HTML-escaped before it reaches a page.
+Why Markdown written from Python and not a notebook: these pages are tables over the build's files with no
+analysis in them; writing them here keeps the computation (claim verdicts, checksums) testable without Quarto.
+Every string that comes from the data or the results is escaped for Markdown (:func:`md_text`), so raw HTML or
+Markdown in a data value arrives as text. Privacy: unless ``show_rows`` is true the data-quality page shows counts
+per file, rule and action only (no record ids, no raw values).
 """
 
 from __future__ import annotations
@@ -19,15 +23,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import html
 import importlib.metadata
 import json
 import math
 import os
+import re
 import subprocess
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import yaml
 
@@ -39,7 +42,7 @@ __data_files__ = ["paper_values.csv"]
 PAPER_VALUES = Path(__file__).with_name("paper_values.csv")
 PACKAGES = (
     "python", "numpy", "pandas", "scipy", "statsmodels", "pingouin", "matplotlib", "seaborn", "pandera",
-    "pyarrow", "papermill", "nbconvert", "nbformat", "ipykernel", "snakemake", "mbpm-report",
+    "pyarrow", "papermill", "nbformat", "ipykernel", "snakemake", "mbpm-report",
 )
 NOTEBOOK_TITLES = {
     "01_ingest": "Ingest and validation of the raw files",
@@ -48,7 +51,17 @@ NOTEBOOK_TITLES = {
     "04_trial_rmanova": "Trial analysis: mixed repeated-measures ANOVA, post hoc tests, robustness (Table 2)",
     "05_discussion_figures": "Figures",
 }
+# The pages, in the order the supplementary lists them: file stem -> title (the page's heading).
+PAGES = {
+    "index": "Supplementary material",
+    "reproduction": "Reproduction of the reported results",
+    "data-quality": "Data quality",
+    "variants": "Analysis variants and revision reports",
+    "provenance": "Provenance of this build",
+}
 
+# The style of the hand-made revision report page (helpers.diff writes it outside Quarto, see its docstring); the
+# supplementary itself is styled by Quarto's theme and styles.css.
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1100px; margin: 2rem auto;
        padding: 0 1rem; color: #222; line-height: 1.45; }
@@ -63,85 +76,91 @@ code { background: #f4f4f4; padding: 0 0.2rem; }
 tr.missing td { color: #999; }
 """
 
-FOLD_CSS = """
-<style>
-details.code-fold { margin: 0.2rem 0 0.4rem 0; }
-details.code-fold > summary { cursor: pointer; color: #0072B2; font-size: 0.85rem; font-family: system-ui, sans-serif; }
-</style>
-"""
-
 
 # --------------------------------------------------------------------------------------------------------------
-# notebooks
+# Markdown from data: every value escaped, numbers with a true minus
 # --------------------------------------------------------------------------------------------------------------
-FOLD_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
-{% block input_group -%}
-{%- set tags = cell.metadata.get('tags', []) -%}
-<details class="code-fold"><summary>
-{%- if 'injected-parameters' in tags -%}Code: parameters of this run
-{%- elif 'parameters' in tags -%}Code: default parameters
-{%- else -%}Code{%- endif -%}
-</summary>
-{{ super() }}
-</details>
-{%- endblock input_group %}
-"""
+MINUS = "\u2212"
+_NEGATIVE = re.compile(r"(?<![\w.])-(?=\d)")  # a hyphen-minus that is a sign (not IL-6, not 1-5)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|$@~^&\"'-])")
+# effect-size and p labels written with an underscore in the data files (d_z, d_av, p_adj): subscripts on the page
+_SUBSCRIPT = re.compile(r"\b([dp])\\_(z|av|adj)\b")
+KEY_RE = re.compile(r"\b([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)\b")  # a results key (t1.il8.p)
 
 
-def notebook_html(path: str | Path) -> str:
-    """nbconvert HTML (lab template) of an executed notebook: outputs shown, each code cell folded (<details>).
-
-    The fold is a small template extending nbconvert's ``lab`` template, so syntax highlighting and nbconvert's
-    own output sanitising stay as they are.
-    """
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(str(path), as_version=4)
-    exporter = HTMLExporter(
-        template_name="lab",
-        extra_loaders=[DictLoader({"mbpm_fold.html.j2": FOLD_TEMPLATE})],
-        template_file="mbpm_fold.html.j2",
-    )
-    body, _ = exporter.from_notebook_node(nb)
-    return body.replace("</head>", FOLD_CSS + "</head>", 1)
+def md_text(value) -> str:
+    """``value`` as literal Markdown text: every character Pandoc's Markdown could read as markup (HTML tags,
+    emphasis, links, math, citations, table pipes) is backslash-escaped, line breaks become spaces, a minus sign
+    in front of a number is the true minus (U+2212), and d_z, d_av, p_adj are written with subscripts."""
+    text = "" if value is None else str(value)
+    text = _NEGATIVE.sub(MINUS, text.replace("\r", " ").replace("\n", " "))
+    return _SUBSCRIPT.sub(r"*\1*~\2~", _MD_SPECIAL.sub(r"\\\1", text))
 
 
-# --------------------------------------------------------------------------------------------------------------
-# sections of the index page
-# --------------------------------------------------------------------------------------------------------------
-def _esc(value) -> str:
-    return html.escape("" if value is None else str(value))
+def md_code(value) -> str:
+    """``value`` as inline code (results keys, file names, hashes), fenced so that any backtick in it survives."""
+    text = "" if value is None else str(value).replace("\n", " ")
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else ""
+
+
+def md_keys(text: str) -> str:
+    """Escaped text in which every results key is inline code and >=, <= are ≥, ≤ (claim evidence:
+    ``t1.il8.p = 0.012 < 0.05``)."""
+    text = "" if text is None else str(text).replace(" >= ", " ≥ ").replace(" <= ", " ≤ ")
+    parts = KEY_RE.split(text)
+    return "".join(md_code(p) if i % 2 else md_text(p) for i, p in enumerate(parts))
 
 
 def _fmt(value) -> str:
+    """A number for the supplementary's tables: whole numbers as such, else 3 decimals, or scientific notation
+    (Pandoc superscript) below 0.001; a true minus; no negative zero."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
-        return f"{value}"
-    if isinstance(value, float):
+        text = f"{value}"
+    elif isinstance(value, float):
         if not math.isfinite(value):
             return ""
         if value.is_integer() and abs(value) < 1e6:
-            return f"{int(value)}"
-        return f"{value:.3f}" if abs(value) >= 0.001 or value == 0 else f"{value:.2e}"
-    return str(value)
+            text = f"{int(value)}"
+        elif abs(value) >= 0.001 or value == 0:
+            text = f"{value:.3f}"
+        else:
+            mantissa, exponent = f"{value:.2e}".split("e")
+            text = f"{mantissa} × 10^{int(exponent)}^"
+    else:
+        return str(value)
+    if re.fullmatch(r"-0(\.0+)?", text):
+        text = text[1:]
+    return text.replace("-", MINUS)
 
 
-def html_table(df: pd.DataFrame, numeric: tuple[str, ...] = ()) -> str:
-    """A small escaped HTML table (every cell goes through html.escape)."""
-    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
-    body = []
-    for _, row in df.iterrows():
-        cells = "".join(
-            f'<td class="num">{_esc(_fmt(row[c]))}</td>' if c in numeric else f"<td>{_esc(_fmt(row[c]))}</td>"
-            for c in df.columns
-        )
-        cls = ' class="missing"' if "status" in df.columns and row["status"] == "not computed" else ""
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def md_table(df: pd.DataFrame, numeric: tuple[str, ...] = (), code: tuple[str, ...] = (),
+             keys: tuple[str, ...] = ()) -> str:
+    """``df`` as a Markdown pipe table (pandas ``to_markdown``, i.e. tabulate): ``numeric`` columns formatted by
+    :func:`_fmt` and right-aligned, ``code`` columns as inline code, ``keys`` columns with results keys as code,
+    every other cell escaped by :func:`md_text`; in a ``table-box`` div that scrolls a table too wide for the
+    page (styles.css; the table pages use Quarto's full-width layout)."""
+    def cell(column, value):
+        if column in numeric:
+            return _fmt(value) if value is not None and not (isinstance(value, float) and math.isnan(value)) else ""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if column in code:
+            return md_code(value)
+        if column in keys:
+            return md_keys(value)
+        return md_text(_fmt(value))
+
+    shown = pd.DataFrame({md_text(c): [cell(c, v) for v in df[c].tolist()] for c in df.columns},
+                         columns=[md_text(c) for c in df.columns])
+    align = ["right" if c in numeric else "left" for c in df.columns]
+    table = shown.to_markdown(index=False, disable_numparse=True, colalign=align, tablefmt="pipe")
+    return f"::: {{.table-box}}\n{table}\n:::"
 
 
 def load_paper_values(path: str | Path = PAPER_VALUES) -> pd.DataFrame:
@@ -281,88 +300,48 @@ def reproduction_table(results: dict, paper: pd.DataFrame | None = None) -> pd.D
     return pd.DataFrame(rows)
 
 
-def data_quality_section(build: Path, show_rows: bool) -> str:
+
+def data_quality_markdown(build: Path, show_rows: bool) -> str:
+    """The data-quality page's body: counts of the soft problems per file, rule and action (the participant-level
+    rows only for a private-review build)."""
     path = build / "data" / "data_quality.parquet"
     if not path.exists():
-        return '<p class="muted">No data-quality table in this build.</p>'
+        return "No data-quality table in this build."
     dq = pd.read_parquet(path)
     if dq.empty:
-        return "<p>The ingest step recorded no soft data problems.</p>"
+        return "The ingest step recorded no soft data problems."
     group_cols = [c for c in ("file", "rule", "action") if c in dq.columns]
-    summary = dq.groupby(group_cols, dropna=False).size().reset_index(name="records") if group_cols else None
-    parts = [
-        f"<p>The ingest step recorded {len(dq)} soft problems (values it kept, corrected or set aside without "
-        "stopping). Counts per file, rule and action:</p>"
-    ]
-    if summary is not None:
-        parts.append(html_table(summary, numeric=("records",)))
+    parts = [f"The ingest step recorded {len(dq)} soft problems (values it kept, corrected or set aside without "
+             "stopping). Counts per file, rule and action:"]
+    if group_cols:
+        summary = dq.groupby(group_cols, dropna=False).size().reset_index(name="records")
+        parts.append(md_table(summary, numeric=("records",)))
     if show_rows:
-        parts.append("<p><strong>Private review (show_rows = true): the full table, participant level.</strong></p>")
-        parts.append(html_table(dq))
+        parts.append("**Private review (`show_rows` = true): the full table, participant level.**")
+        parts.append(md_table(dq))
     else:
-        parts.append(
-            '<p class="muted">Participant-level rows (record ids, raw values) are hidden because '
-            "<code>show_rows</code> is false; set it to true only for a private review build.</p>"
-        )
-    return "\n".join(parts)
-
-
-def markdown_html(text: str) -> str:
-    """Markdown (pipe tables included) to HTML, with any raw HTML in the text escaped."""
-    import mistune
-
-    return mistune.create_markdown(escape=True, plugins=["table"])(text)
-
-
-ROBUSTNESS_TABLES = ("tbl-robustness", "tbl-mixedlm", "tbl-rm-univariate")
-
-
-def table_captions(build: Path) -> dict[str, str]:
-    """label -> caption (``tbl-cap``) of every labelled table cell in the build's executed notebooks."""
-    captions = {}
-    for path in sorted((build / "notebooks").glob("*.ipynb")):
-        for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
-            source = "".join(cell.get("source", ""))
-            options = [ln[3:] for ln in source.splitlines() if ln.startswith("#| ")]
-            if not options:
-                continue
-            try:
-                meta = yaml.safe_load("\n".join(options)) or {}
-            except yaml.YAMLError:
-                continue
-            if isinstance(meta, dict) and str(meta.get("label", "")).startswith("tbl-") and meta.get("tbl-cap"):
-                captions[str(meta["label"])] = f"{meta['tbl-cap']} ({path.stem})"
-    return captions
-
-
-def tables_section(build: Path) -> tuple[str, str]:
-    """(robustness tables HTML, other tables HTML) from ``<build>/tables/*.md``, captioned from the notebooks."""
-    captions = table_captions(build)
-    robust, other = [], []
-    for path in sorted((build / "tables").glob("*.md")):
-        caption = captions.get(path.stem, "")
-        block = (f'<h3 id="{_esc(path.stem)}">{_esc(path.stem)}</h3>\n'
-                 + (f'<p class="muted">{_esc(caption)}</p>\n' if caption else "")
-                 + markdown_html(path.read_text(encoding="utf-8")))
-        (robust if path.stem in ROBUSTNESS_TABLES or "robust" in path.stem else other).append(block)
-    none = '<p class="muted">None in this build.</p>'
-    return ("\n".join(robust) or none), ("\n".join(other) or none)
+        parts.append("Participant-level rows (record ids, raw values) are hidden because `show_rows` is false; set "
+                     "it to true only for a private review build.")
+    return "\n\n".join(parts)
 
 
 def revision_section(build: Path, out: Path) -> str:
-    """Links to the revision reports of this build and its variants (``make diff``: ``<build>/diff/index.html``)."""
+    """Links (Markdown) to the revision reports of this build and its variants (``make diff``:
+    ``<build>/diff/index.html``), relative to the page folder ``out``. The published site carries them
+    (``_quarto-publish.yml`` lists them as resources), so the links resolve there too."""
     pages = [build / "diff" / "index.html", *sorted((build / "variants").glob("*/diff/index.html"))]
+
     def stale(page: Path) -> bool:  # the report was written before the results it compares were rebuilt
         results = page.parent.parent / "results.json"
         return results.is_file() and page.stat().st_mtime < results.stat().st_mtime
 
-    links = [f'<li><a href="{_esc(os.path.relpath(p, out))}">{_esc(p.parent.parent.relative_to(build.parent))}</a>'
-             + (" (older than these results: run <code>make diff</code> again)" if stale(p) else "") + "</li>"
+    links = [f"- [{md_text(p.parent.parent.relative_to(build.parent))}]({os.path.relpath(p, out)})"
+             + (" (older than these results: run `make diff` again)" if stale(p) else "")
              for p in pages if p.is_file()]
     if not links:
-        return '<p class="muted">No revision report yet: <code>make diff</code> writes one.</p>'
-    return "<p>What changed in the paper against the base build (results, sentences, table cells, figures):</p>" \
-        f"<ul>{''.join(links)}</ul>"
+        return "No revision report yet: `make diff` writes one."
+    return ("What changed in the paper against the base build (results, sentences, table cells, figures):\n\n"
+            + "\n".join(links))
 
 
 def sha256(path: Path) -> str:
@@ -409,13 +388,19 @@ def run_date(root: Path | None = None) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC") + f" ({source})"
 
 
-def variants_section(build: Path) -> str:
-    """The analysis-variants comparison (``<build>/variants/comparison.md``, written by ``make variants``)."""
+
+_RAW_HTML = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def variants_markdown(build: Path) -> str:
+    """The analysis-variants comparison (``<build>/variants/comparison.md``, Markdown written by
+    :mod:`helpers.variants`), with anything that would read as raw HTML escaped."""
     comparison = build / "variants" / "comparison.md"
     if not comparison.is_file():
-        return ('<p class="muted">No variants comparison in this build: run <code>make variants</code>, then '
-                "<code>make report</code>.</p>")
-    return markdown_html(comparison.read_text(encoding="utf-8"))
+        return "No variants comparison in this build: run `make variants`, then `make publish`."
+    text = comparison.read_text(encoding="utf-8")
+    text = re.sub(r"^#", "###", text, flags=re.M)  # its headings sit under the page's
+    return _RAW_HTML.sub(r"\\<", text)
 
 
 def notebook_parameters(build: Path) -> pd.DataFrame:
@@ -428,35 +413,35 @@ def notebook_parameters(build: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["notebook", "parameter", "value"])
 
 
-def provenance_section(build: Path, raw_dir: Path, params_path: Path) -> str:
+
+def provenance_markdown(build: Path, raw_dir: Path, params_path: Path) -> str:
+    """The provenance page's body: commit, source date, raw files with their SHA-256, parameters, packages."""
     root = io.project_root()
-    raw_rows = [
-        {"file": str(p.relative_to(raw_dir)), "bytes": p.stat().st_size, "sha256": sha256(p)}
-        for p in sorted(raw_dir.rglob("*")) if p.is_file()
-    ]
-    raw = pd.DataFrame(raw_rows, columns=["file", "bytes", "sha256"])
+    raw_rows = [{"file": str(p.relative_to(raw_dir)), "bytes": p.stat().st_size, "SHA-256": sha256(p)}
+                for p in sorted(raw_dir.rglob("*")) if p.is_file()]
+    raw = pd.DataFrame(raw_rows, columns=["file", "bytes", "SHA-256"])
     params = yaml.safe_load(params_path.read_text(encoding="utf-8")) if params_path.exists() else {}
-    params_df = pd.DataFrame([{"parameter": k, "value": json.dumps(v)} for k, v in (params or {}).items()])
-    return "\n".join([
-        "<table><tbody>",
-        f"<tr><th>git commit</th><td><code>{_esc(git_commit(root))}</code></td></tr>",
-        f"<tr><th>source date</th><td>{_esc(run_date(root))}</td></tr>",
-        f"<tr><th>raw data folder</th><td><code>{_esc(raw_dir.relative_to(root) if raw_dir.is_relative_to(root) else raw_dir)}</code></td></tr>",
-        "</tbody></table>",
-        "<h3>Raw input files</h3>",
-        html_table(raw, numeric=("bytes",)) if raw_rows else '<p class="muted">No raw files found.</p>',
-        f"<h3>Default parameters (<code>{_esc(params_path.name)}</code>)</h3>",
-        html_table(params_df) if not params_df.empty else '<p class="muted">No parameter file.</p>',
-        "<h3>Parameters each notebook ran with</h3>",
-        html_table(notebook_parameters(build)),
-        "<h3>Package versions</h3>",
-        html_table(package_versions()),
+    params_df = pd.DataFrame([{"parameter": k, "value": json.dumps(v)} for k, v in (params or {}).items()],
+                             columns=["parameter", "value"])
+    shown_raw = raw_dir.relative_to(root) if raw_dir.is_relative_to(root) else raw_dir.name
+    about = pd.DataFrame([
+        {"what": "git commit", "value": git_commit(root)},
+        {"what": "source date", "value": run_date(root)},
+        {"what": "raw data folder", "value": str(shown_raw)},
+    ])
+    return "\n\n".join([
+        md_table(about),
+        "## Raw input files",
+        md_table(raw, numeric=("bytes",), code=("file", "SHA-256")) if raw_rows else "No raw files found.",
+        f"## Default parameters ({md_code(params_path.name)})",
+        md_table(params_df, code=("parameter", "value")) if not params_df.empty else "No parameter file.",
+        "## Parameters each notebook ran with",
+        md_table(notebook_parameters(build), code=("parameter", "value")),
+        "## Package versions",
+        md_table(package_versions()),
     ])
 
 
-# --------------------------------------------------------------------------------------------------------------
-# the whole supplementary
-# --------------------------------------------------------------------------------------------------------------
 def build_show_rows(build: Path, params_file: Path) -> bool:
     """Whether this build is a private-review build: ``show_rows`` as papermill passed it to the executed notebooks
     (any true wins), else the ``show_rows`` entry of the parameter file, else false."""
@@ -468,12 +453,80 @@ def build_show_rows(build: Path, params_file: Path) -> bool:
     return bool((params or {}).get("show_rows", False))
 
 
+def _page(title: str, body: str, *, full: bool = False) -> str:
+    """A Quarto page: YAML front matter (title; ``full``: Quarto's full-width layout, for pages of wide tables) and
+    the body."""
+    meta = {"title": title, **({"page-layout": "full"} if full else {})}
+    return "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n" + body.strip() + "\n"
+
+
+SYNTHETIC_NOTICE = """::: {.callout-warning}
+## Synthetic data
+The data shipped with this compendium are simulated to resemble the published study; they are not the
+participants' data. Numbers here describe the simulation unless the real export was placed in the raw-data folder.
+:::"""
+
+
+def index_markdown(build: Path) -> str:
+    """The supplementary's first page: what it holds, with links to every notebook page and every other page.
+
+    The notebooks' pages are Quarto's notebook view (``<name>-preview.html`` beside each executed notebook); the
+    publish profile renders them with these pages (``make publish``).
+    """
+    notebooks = sorted((build / "notebooks").glob("*.ipynb"))
+    rel = os.path.relpath(build / "notebooks", build / "supplementary")
+    listed = "\n".join(f"- [{md_text(NOTEBOOK_TITLES.get(p.stem, p.stem))}]({rel}/{p.stem}-preview.html) "
+                       f"({md_code(p.name)}; [download the notebook]({rel}/{p.name}))" for p in notebooks)
+    pages = "\n".join(f"- [{title}]({stem}.qmd)" for stem, title in PAGES.items() if stem != "index")
+    return f"""Mindfulness-Based Pain Management and salivary oxytocin, cytokines and DHEA-S in chronic pain: a
+reproducible re-analysis. [Back to the article](../../index.qmd).
+
+{SYNTHETIC_NOTICE}
+
+## Executed notebooks
+
+Each notebook exactly as the pipeline executed it, with its outputs; every table and figure of the article links
+to the notebook that made it.
+
+{listed or "No executed notebooks in this build."}
+
+## Other pages
+
+{pages}
+"""
+
+
+def reproduction_markdown(results: dict) -> str:
+    """The reproduction page's body: every reported result beside this run's, and the qualitative claims."""
+    repro = reproduction_table(results)
+    claims = qualitative_claims(results)
+    n_done = int((repro["status"] != "not computed").sum())
+    return f"""Each result the source article reports, as printed there, beside the value this run computed (results
+file `results.json`). {n_done} of {len(repro)} reported results are computed by this build. On synthetic data the
+values are expected to land near, not on, the printed ones; "close" means within the tolerance listed in
+`paper_values.csv`.
+
+{md_table(repro, numeric=("this run", "difference"), code=("results key",))}
+
+## Qualitative claims: do they hold on this run? {{#qualitative-claims}}
+
+Each claim the article makes without a number is written as conditions on this run's results (results keys;
+p-values unadjusted unless the key ends in `p_adj`, Bonferroni within the family; rules in the `rule` column of
+`paper_values.csv`). A claim *holds* when every condition is true, *does not hold* when one is false, and is *not
+testable* when a value was not computed. {md_text(_claims_summary(claims))}
+
+{md_table(claims.drop(columns=["rule"]), keys=("evidence",))}
+"""
+
+
 def build_supplementary(build_dir: str | Path = "build", out_dir: str | Path | None = None, *,
                         raw_dir: str | Path = "data/raw", params_path: str | Path = "config/params.yaml",
                         show_rows: bool | None = None) -> Path:
-    """Write the HTML supplementary for ``build_dir`` into ``out_dir``; returns the index page's path.
+    """Write the supplementary's Quarto pages (:data:`PAGES`) for ``build_dir`` into ``out_dir`` (default
+    ``<build_dir>/supplementary``); returns the path of ``index.qmd``. Quarto renders them (``_quarto.yml``).
 
-    ``show_rows`` defaults to what the build's notebooks ran with (see :func:`build_show_rows`).
+    ``show_rows`` defaults to what the build's notebooks ran with (see :func:`build_show_rows`). A page whose
+    text is unchanged is not rewritten, so Quarto and Snakemake see no change.
     """
     build = io.project_path(build_dir)
     out = io.project_path(out_dir) if out_dir is not None else build / "supplementary"
@@ -481,81 +534,23 @@ def build_supplementary(build_dir: str | Path = "build", out_dir: str | Path | N
     params_file = io.project_path(params_path)
     if show_rows is None:
         show_rows = build_show_rows(build, params_file)
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
-
-    links = []
-    for path in sorted((build / "notebooks").glob("*.ipynb")):
-        page = out / "notebooks" / f"{path.stem}.html"
-        page.write_text(notebook_html(path), encoding="utf-8")
-        title = NOTEBOOK_TITLES.get(path.stem, path.stem)
-        links.append(f'<li><a href="notebooks/{_esc(page.name)}">{_esc(path.stem)}</a>: {_esc(title)}</li>')
-
     results_path = build / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
-    repro = reproduction_table(results)
-    claims = qualitative_claims(results)
-    n_done = int((repro["status"] != "not computed").sum())
-    robust_html, other_html = tables_section(build)
-
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Supplementary material: MBPM trial reproduction</title>
-<style>{CSS}</style>
-</head>
-<body>
-<h1>Supplementary material</h1>
-<p>Mindfulness-Based Pain Management and salivary oxytocin, cytokines and DHEA-S in chronic pain: a reproducible
-re-analysis.</p>
-<p class="notice"><strong>Synthetic data.</strong> The data shipped with this compendium are simulated to resemble
-the published study; they are not the participants' data. Numbers below describe the simulation unless the real
-export was placed in the raw-data folder.</p>
-
-<h2 id="notebooks">Executed notebooks</h2>
-<p>Each page is the notebook exactly as the pipeline executed it (code folded: open “Code” to read it).</p>
-<ul>
-{chr(10).join(links) or '<li class="muted">No executed notebooks in this build.</li>'}
-</ul>
-
-<h2 id="reproduction">Reproduction of the reported results</h2>
-<p>Each result the source article reports, as printed there, beside the value this run computed (results file
-<code>results.json</code>). {n_done} of {len(repro)} reported results are computed by this build. On synthetic data
-the values are expected to land near, not on, the printed ones; “close” means within the tolerance listed in
-<code>paper_values.csv</code>.</p>
-{html_table(repro, numeric=("paper value", "this run", "difference"))}
-
-<h3 id="qualitative-claims">Qualitative claims: do they hold on this run?</h3>
-<p>Each claim the article makes without a number is written as conditions on this run's results (results keys;
-p-values unadjusted unless the key ends in <code>p_adj</code>, Bonferroni within the family; rules in the
-<code>rule</code> column of <code>paper_values.csv</code>). A claim <em>holds</em> when every condition is true,
-<em>does not hold</em> when one is false, and is <em>not testable</em> when a value was not computed.
-{_esc(_claims_summary(claims))}</p>
-{html_table(claims)}
-
-<h2 id="data-quality">Data quality</h2>
-{data_quality_section(build, show_rows)}
-
-<h2 id="robustness">Robustness analyses</h2>
-{robust_html}
-
-<h2 id="tables">Other tables</h2>
-{other_html}
-
-<h2 id="variants">Analysis variants</h2>
-{variants_section(build)}
-<h2 id="revision">Revision reports</h2>
-{revision_section(build, out)}
-
-<h2 id="provenance">Provenance</h2>
-{provenance_section(build, raw, params_file)}
-</body>
-</html>
-"""
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    bodies = {
+        "index": index_markdown(build),
+        "reproduction": reproduction_markdown(results),
+        "data-quality": data_quality_markdown(build, show_rows),
+        "variants": "## Analysis variants\n\n" + variants_markdown(build) + "\n\n## Revision reports\n\n"
+                    + revision_section(build, out),
+        "provenance": provenance_markdown(build, raw, params_file),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for stem, title in PAGES.items():
+        path = out / f"{stem}.qmd"
+        text = _page(title, bodies[stem], full=stem != "index")
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+    return out / "index.qmd"
 
 
 def read_paper_values_rows(path: str | Path = PAPER_VALUES) -> list[dict]:
