@@ -23,10 +23,6 @@ pytestmark = pytest.mark.notebooks  # may render the site; slow either way
 CHROMIUM = os.environ.get("MBPM_CHROMIUM", "/usr/bin/chromium")
 REQUIRED = os.environ.get("MBPM_REQUIRE_BROWSER") == "1"
 WIDTHS = (1400, 800)
-FORMATTER_XFAIL = pytest.mark.xfail(
-    strict=False, reason="issue 18 deliverable 1 (one number formatter, subscripts: branch i18a): the tables' "
-    "numbers and d_z/p_adj labels come from helpers.tables; remove this mark after merging i18a")
-
 # Runs in the page: facts about every table cell, image and link (JavaScript, no dependency).
 PROBE = r"""
 () => {
@@ -139,7 +135,6 @@ def test_no_broken_image_and_no_dead_relative_link(probes):
     assert not dead, f"relative links that do not answer 200: {dead}"
 
 
-@FORMATTER_XFAIL
 def test_no_hyphen_minus_before_a_digit_in_tables(probes):
     import re
 
@@ -150,7 +145,6 @@ def test_no_hyphen_minus_before_a_digit_in_tables(probes):
     assert not found, f"hyphen-minus used as a minus sign in tables: {found}"
 
 
-@FORMATTER_XFAIL
 def test_no_raw_underscore_markup_in_visible_text(probes):
     import re
 
@@ -161,9 +155,6 @@ def test_no_raw_underscore_markup_in_visible_text(probes):
     assert not found, f"raw _ markup in visible text: {found}"
 
 
-@pytest.mark.xfail(strict=False, reason="issue 18: the table notes of notebook 04 print the multivariate effect sizes "
-                   "as plain text (helpers.stats.rmanova.CONVENTIONS: 'Lambda^(1/s)'); written as $1 - \\Lambda^{1/s}$ "
-                   "Quarto renders them as math (MathJax) on these pages. Remove this mark once that text is math")
 def test_no_plain_text_math(probes):
     import re
 
