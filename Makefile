@@ -45,14 +45,28 @@ endif
 endif
 endif
 
-$(STAMP): pyproject.toml
+# Installs exactly requirements-lock.txt (pip checks every hash), then the package itself (editable, no deps):
+# the lock holds the runtime dependencies and the pipeline, lab, dev and quarto extras of pyproject.toml.
+# quarto-cli is left to `make quarto` (skipped when a quarto is on PATH). `make lock` refreshes the lock.
+LOCK := requirements-lock.txt
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python >= 3.11 needed, found " + sys.version' 
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python src/helpers/environment.py requirements --without quarto-cli > $(VENV)/requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(VENV)/requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name mbpm-report --display-name "Python 3 (mbpm-report)" >/dev/null
 	@$(MAKE) --no-print-directory quarto
 	@touch $(STAMP)
+
+# The lock: exact versions with hashes of pyproject's dependencies and extras, for Linux and macOS, Python 3.11-3.13,
+# resolved against PyPI (whatever index this machine's pip uses). Keeps the versions already locked where pyproject
+# allows them; UPGRADE=1 takes the newest ones. tests/test_environment.py fails when pyproject and the lock disagree.
+lock:
+	@test -x $(BIN)/uv || $(MAKE) --no-print-directory install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra quarto --universal --generate-hashes --no-config \
+	  --index-url https://pypi.org/simple --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
 # Quarto (pinned in pyproject's `quarto` extra: quarto-cli from PyPI, which downloads the Quarto release while it
 # installs) into the environment, unless a quarto is on PATH or named by QUARTO=. If the download is impossible,
@@ -63,7 +77,9 @@ export QUARTO
 quarto:
 	@if [ -n "$(QUARTO)" ] || command -v quarto >/dev/null 2>&1; then \
 	  $(BIN)/python -m helpers.render status; \
-	elif $(BIN)/python -m pip install --quiet -e ".[quarto]" >$(VENV)/quarto-install.log 2>&1; then \
+	elif $(BIN)/python src/helpers/environment.py requirements --only quarto-cli > $(VENV)/requirements-quarto.txt \
+	  && $(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(VENV)/requirements-quarto.txt \
+	     >$(VENV)/quarto-install.log 2>&1; then \
 	  echo "Quarto $$($(BIN)/python -m helpers.render exe 2>/dev/null | xargs -r -I{} {} --version) installed into $(VENV) (PyPI quarto-cli)"; \
 	else \
 	  echo "Quarto NOT installed (pip install quarto-cli failed: $$(grep -m1 -oE 'Error downloading Quarto.*|ERROR: .*' $(VENV)/quarto-install.log | cut -c1-120); log: $(VENV)/quarto-install.log): everything but the manuscript will build; put a quarto on PATH or set QUARTO= to render it"; \
