@@ -14,8 +14,10 @@ PYTEST_ARGS ?=
 help:
 	@echo "make report          run the pipeline (notebooks -> results -> figures -> supplementary -> manuscript)"
 	@echo "                     one-off override: make report SNAKEMAKE_ARGS=\"--config lod_rule=lod\" (own folder)"
-	@echo "make test            the whole test suite (lint, unit tests, notebook execution, agreement with R)"
-	@echo "make test-quick      unit tests only (no notebook execution)"
+	@echo "make test            the whole test suite, in parallel (lint, unit tests, notebook execution, agreement with R)"
+	@echo "make test-quick      the fast tests only (leaves out those marked slow: pipeline runs, renders), in parallel"
+	@echo "make lock            refresh requirements-lock.txt from pyproject.toml (UPGRADE=1: newest allowed versions)"
+	@echo "make bench-tests     time make test-quick and make test (wall, CPU, counts): build/benchmarks/tests.md"
 	@echo "make lint            ruff"
 	@echo "make install         create .venv (Python 3.11) and install the package with its dev tools"
 	@echo "make variants        run every analysis variant in config/variants/ and compare them"
@@ -48,6 +50,7 @@ endif
 # Installs exactly requirements-lock.txt (pip checks every hash), then the package itself (editable, no deps):
 # the lock holds the runtime dependencies and the pipeline, lab, dev and quarto extras of pyproject.toml.
 # quarto-cli is left to `make quarto` (skipped when a quarto is on PATH). `make lock` refreshes the lock.
+.PHONY: lock bench-tests
 LOCK := requirements-lock.txt
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python >= 3.11 needed, found " + sys.version' 
@@ -106,12 +109,21 @@ report: $(STAMP)
 	@$(BIN)/mbpm render --build build --summary
 	@$(BIN)/mbpm snapshot --rotate
 
+# Tests on every core (pytest-xdist). --dist loadgroup: the tests of a module marked xdist_group (an expensive module
+# fixture: a render, a copy of the build) stay on one worker; the pipeline is built once per session and shared by
+# the workers (tests/conftest.py, built_project). test-quick leaves out what is marked slow (CONTRIBUTING.md).
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
-	$(BIN)/pytest -m "not notebooks" $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) -m "not slow" $(PYTEST_ARGS)
+
+# How long the suite takes (wall and CPU seconds, test counts, machine, date): build/benchmarks/tests.md (+ .json).
+bench-tests: $(STAMP)
+	$(BIN)/python benchmarks/bench_tests.py --out build/benchmarks/tests.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -31,7 +31,7 @@ import nbformat
 import pandas as pd
 import yaml
 
-from helpers import io
+from helpers import environment, io
 from helpers.paths import source_epoch
 
 __data_files__ = ["paper_values.csv"]
@@ -234,12 +234,20 @@ def claims_markdown(results: dict, paper: pd.DataFrame | None = None) -> str:
     table = pd.DataFrame({"Claim of the article": q["claim"], "Verdict on this run": q["verdict"],
                           "Section": q["source"].astype(str)})
     note = (f"*Rule.* Each claim is written as conditions on this run's results (results keys; p-values unadjusted "
-            "unless the key ends in p_adj, Bonferroni within the family): it holds when every condition is true, "
+            f"unless the key ends in p_adj, {_adjusted_within(results)} within the family): it holds when every "
+            "condition is true, "
             "does not hold when one is false, and is not testable when a value was not computed. The conditions and "
             "the values used are listed in the supplementary material. "
             f"Here: {counts['holds']} hold, {counts['does not hold']} do not, {counts['not testable']} not "
             "testable.")
     return table.to_markdown(index=False) + "\n\n" + note + "\n"
+
+
+def _adjusted_within(results: dict) -> str:
+    """The correction behind the ``p_adj`` keys, from the run's ``t2.correction`` (the ``correction`` parameter)."""
+    from helpers.tables import correction_name
+
+    return correction_name(results.get("t2.correction", "bonferroni"))
 
 
 def _claims_summary(claims: pd.DataFrame) -> str:
@@ -449,8 +457,8 @@ def provenance_section(build: Path, raw_dir: Path, params_path: Path) -> str:
         html_table(params_df) if not params_df.empty else '<p class="muted">No parameter file.</p>',
         "<h3>Parameters each notebook ran with</h3>",
         html_table(notebook_parameters(build)),
-        "<h3>Package versions</h3>",
-        html_table(package_versions()),
+        "<h3>Package versions (locked in requirements-lock.txt, and installed)</h3>",
+        html_table(environment.locked_versions(PACKAGES)),
     ])
 
 
@@ -528,7 +536,7 @@ the values are expected to land near, not on, the printed ones; “close” mean
 
 <h3 id="qualitative-claims">Qualitative claims: do they hold on this run?</h3>
 <p>Each claim the article makes without a number is written as conditions on this run's results (results keys;
-p-values unadjusted unless the key ends in <code>p_adj</code>, Bonferroni within the family; rules in the
+p-values unadjusted unless the key ends in <code>p_adj</code>, {_esc(_adjusted_within(results))} within the family; rules in the
 <code>rule</code> column of <code>paper_values.csv</code>). A claim <em>holds</em> when every condition is true,
 <em>does not hold</em> when one is false, and is <em>not testable</em> when a value was not computed.
 {_esc(_claims_summary(claims))}</p>
