@@ -168,14 +168,16 @@ snapshot: $(STAMP)
 	$(BIN)/mbpm snapshot
 
 # clean: everything the pipeline made except the variants (slow to redo). Snakemake deletes the outputs it declares
-# (figures/ included); the rest of build/ (logs, benchmarks, overrides, failed) goes with it.
+# (figures/ included); the rest of build/ (logs, benchmarks, overrides, failed) goes with it. Snakemake's records
+# in .snakemake/ stay (only its logs go): they hold the content checksums of the variants' inputs (a raw file saved
+# again with the same bytes re-runs nothing) and the markers of an interrupted variant (tests/test_clean.py).
 clean:
 	@if test -x $(BIN)/snakemake; then $(BIN)/snakemake --cores 1 --quiet all --delete-all-output all \
 	  || echo "snakemake could not list its outputs: figures/ left as is"; fi
-	rm -rf $(filter-out build/variants,$(wildcard build/* build/.[!.]*)) .snakemake _manuscript
+	rm -rf $(filter-out build/variants,$(wildcard build/* build/.[!.]*)) .snakemake/log _manuscript
 
 clean-variants:
 	rm -rf build/variants
 
 distclean: clean clean-variants
-	rm -rf build .venv
+	rm -rf build .venv .snakemake
