@@ -68,7 +68,7 @@ $(STAMP): pyproject.toml $(LOCK)
 # allows them; UPGRADE=1 takes the newest ones. tests/test_environment.py fails when pyproject and the lock disagree.
 lock:
 	@test -x $(BIN)/uv || $(MAKE) --no-print-directory install
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra quarto --universal --generate-hashes --no-config \
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra quarto --universal --generate-hashes --no-config \
 	  --index-url https://pypi.org/simple --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
 # Quarto (pinned in pyproject's `quarto` extra: quarto-cli from PyPI, which downloads the Quarto release while it

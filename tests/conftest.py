@@ -57,16 +57,17 @@ def copy_project(project: Path, dest: Path) -> Path:
     return dest
 
 
-def _shared_dir(tmp_path_factory) -> Path:
-    """The folder every xdist worker of this session sees (a plain session: its own base temp folder)."""
+def _shared_dir(tmp_path_factory, config) -> Path:
+    """The folder every xdist worker of this session sees (a plain session: its own base temp folder). A worker is
+    known by its ``workerinput`` (not by the environment, which a pytest started from a worker inherits)."""
     base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return base.parent if hasattr(config, "workerinput") else base
 
 
 @pytest.fixture(scope="session")
-def built_project(tmp_path_factory) -> Path:
+def built_project(tmp_path_factory, request) -> Path:
     """The project with the pipeline run once in it, shared by every test and worker of the session (read-only)."""
-    shared = _shared_dir(tmp_path_factory) / "built"
+    shared = _shared_dir(tmp_path_factory, request.config) / "built"
     shared.mkdir(exist_ok=True)
     project, done, failed = shared / "project", shared / "DONE", shared / "FAILED"
     with open(shared / "lock", "w") as lock:
