@@ -109,11 +109,13 @@ report: $(STAMP)
 	@$(BIN)/mbpm render --build build --summary
 	@$(BIN)/mbpm snapshot --rotate
 
-# Tests on every core (pytest-xdist). --dist loadgroup: the tests of a module marked xdist_group (an expensive module
-# fixture: a render, a copy of the build) stay on one worker; the pipeline is built once per session and shared by
-# the workers (tests/conftest.py, built_project). test-quick leaves out what is marked slow (CONTRIBUTING.md).
+# Tests on every core (pytest-xdist). --dist loadfile: a module's tests stay on one worker, so its module fixtures
+# (a render, a copy of the build) are made once (loadgroup would do it per group, but pytest-xdist 3.8 cannot tag
+# groups under pytest 9.2: it sets item._nodeid, which pytest no longer reads). The pipeline is built once per
+# session and shared by the workers (tests/conftest.py, built_project; it also orders the long modules first).
+# test-quick leaves out what is marked slow (CONTRIBUTING.md).
 PYTEST_WORKERS ?= auto
-PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)

@@ -84,8 +84,18 @@ def built_project(tmp_path_factory, request) -> Path:
     return project
 
 
+# The long modules, longest first (CPU seconds measured by `make bench-tests`), so that under xdist (--dist loadfile
+# hands out whole modules in collection order) no worker idles at the end: the first starts the shared build, the
+# second needs none and runs beside it, the others find the build made. Any other module keeps its place after them.
+LONG_MODULES = ("test_diff_revision.py", "test_variants.py", "test_pipeline_run.py", "test_manuscript_render.py",
+                "test_clean.py")
+
+
 def pytest_collection_modifyitems(items):
-    """A test that executes notebooks (marker ``notebooks``) is slow: `make test-quick` (-m "not slow") leaves it."""
+    """A test that executes notebooks (marker ``notebooks``) is slow: `make test-quick` (-m "not slow") leaves it.
+    The long modules run first (each module's tests stay together and in order)."""
     for item in items:
         if item.get_closest_marker("notebooks") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_MODULES)))  # stable: order within kept

@@ -22,7 +22,7 @@ import pytest
 
 from .conftest import copy_project
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.xdist_group("diff_revision")]
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 QUARTO = shutil.which("quarto") is not None
 SETTINGS = ("--config", "figures_dir=build/figures")
 

@@ -25,7 +25,7 @@ from helpers import render
 
 from .conftest import ROOT, copy_sources
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.xdist_group("manuscript_render")]
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 REQUIRED = os.environ.get("MBPM_REQUIRE_QUARTO") == "1"
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"

@@ -21,7 +21,7 @@ from helpers.paths import NOT_SOURCES
 
 from .conftest import ROOT, copy_project
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.slow, pytest.mark.xdist_group("pipeline_run")]
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 # The notebook DAG by design (ARCHITECTURE.md): who reads whose outputs.
 DOWNSTREAM = {
