@@ -14,8 +14,10 @@ PYTEST_ARGS ?=
 help:
 	@echo "make report          run the pipeline (notebooks -> results -> figures -> supplementary -> manuscript)"
 	@echo "                     one-off override: make report SNAKEMAKE_ARGS=\"--config lod_rule=lod\" (own folder)"
-	@echo "make test            the whole test suite (lint, unit tests, notebook execution, agreement with R)"
-	@echo "make test-quick      unit tests only (no notebook execution)"
+	@echo "make test            the whole test suite, in parallel (lint, unit tests, notebook execution, agreement with R)"
+	@echo "make test-quick      the fast tests only (leaves out those marked slow: pipeline runs, renders), in parallel"
+	@echo "make lock            refresh requirements-lock.txt from pyproject.toml (UPGRADE=1: newest allowed versions)"
+	@echo "make bench-tests     time make test-quick and make test (wall, CPU, counts): build/benchmarks/tests.md"
 	@echo "make lint            ruff"
 	@echo "make install         create .venv (Python 3.11) and install the package with its dev tools"
 	@echo "make variants        run every analysis variant in config/variants/ and compare them"
@@ -46,14 +48,29 @@ endif
 endif
 endif
 
-$(STAMP): pyproject.toml
+# Installs exactly requirements-lock.txt (pip checks every hash), then the package itself (editable, no deps):
+# the lock holds the runtime dependencies and the pipeline, lab, dev and quarto extras of pyproject.toml.
+# quarto-cli is left to `make quarto` (skipped when a quarto is on PATH). `make lock` refreshes the lock.
+.PHONY: lock bench-tests
+LOCK := requirements-lock.txt
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python >= 3.11 needed, found " + sys.version' 
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python src/helpers/environment.py requirements --without quarto-cli > $(VENV)/requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(VENV)/requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name mbpm-report --display-name "Python 3 (mbpm-report)" >/dev/null
 	@$(MAKE) --no-print-directory quarto
 	@touch $(STAMP)
+
+# The lock: exact versions with hashes of pyproject's dependencies and extras, for Linux and macOS, Python 3.11-3.13,
+# resolved against PyPI (whatever index this machine's pip uses). Keeps the versions already locked where pyproject
+# allows them; UPGRADE=1 takes the newest ones. tests/test_environment.py fails when pyproject and the lock disagree.
+lock:
+	@test -x $(BIN)/uv || $(MAKE) --no-print-directory install
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra quarto --universal --generate-hashes --no-config \
+	  --index-url https://pypi.org/simple --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
 # Quarto (pinned in pyproject's `quarto` extra: quarto-cli from PyPI, which downloads the Quarto release while it
 # installs) into the environment, unless a quarto is on PATH or named by QUARTO=. If the download is impossible,
@@ -64,7 +81,9 @@ export QUARTO
 quarto:
 	@if [ -n "$(QUARTO)" ] || command -v quarto >/dev/null 2>&1; then \
 	  $(BIN)/python -m helpers.render status; \
-	elif $(BIN)/python -m pip install --quiet -e ".[quarto]" >$(VENV)/quarto-install.log 2>&1; then \
+	elif $(BIN)/python src/helpers/environment.py requirements --only quarto-cli > $(VENV)/requirements-quarto.txt \
+	  && $(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(VENV)/requirements-quarto.txt \
+	     >$(VENV)/quarto-install.log 2>&1; then \
 	  echo "Quarto $$($(BIN)/python -m helpers.render exe 2>/dev/null | xargs -r -I{} {} --version) installed into $(VENV) (PyPI quarto-cli)"; \
 	else \
 	  echo "Quarto NOT installed (pip install quarto-cli failed: $$(grep -m1 -oE 'Error downloading Quarto.*|ERROR: .*' $(VENV)/quarto-install.log | cut -c1-120); log: $(VENV)/quarto-install.log): everything but the manuscript will build; put a quarto on PATH or set QUARTO= to render it"; \
@@ -97,12 +116,23 @@ publish: $(STAMP)
 	@$(BIN)/python -m helpers.render exe >/dev/null
 	@$(BIN)/mbpm run --cores $(CORES) $(SNAKEMAKE_ARGS) -- publish
 
+# Tests on every core (pytest-xdist). --dist loadfile: a module's tests stay on one worker, so its module fixtures
+# (a render, a copy of the build) are made once (loadgroup would do it per group, but pytest-xdist 3.8 cannot tag
+# groups under pytest 9.2: it sets item._nodeid, which pytest no longer reads). The pipeline is built once per
+# session and shared by the workers (tests/conftest.py, built_project; it also orders the long modules first).
+# test-quick leaves out what is marked slow (CONTRIBUTING.md).
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
-	$(BIN)/pytest -m "not notebooks" $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) -m "not slow" $(PYTEST_ARGS)
+
+# How long the suite takes (wall and CPU seconds, test counts, machine, date): build/benchmarks/tests.md (+ .json).
+bench-tests: $(STAMP)
+	$(BIN)/python benchmarks/bench_tests.py --out build/benchmarks/tests.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -147,14 +177,16 @@ snapshot: $(STAMP)
 	$(BIN)/mbpm snapshot
 
 # clean: everything the pipeline made except the variants (slow to redo). Snakemake deletes the outputs it declares
-# (figures/ included); the rest of build/ (logs, benchmarks, overrides, failed) goes with it.
+# (figures/ included); the rest of build/ (logs, benchmarks, overrides, failed) goes with it. Snakemake's records
+# in .snakemake/ stay (only its logs go): they hold the content checksums of the variants' inputs (a raw file saved
+# again with the same bytes re-runs nothing) and the markers of an interrupted variant (tests/test_clean.py).
 clean:
 	@if test -x $(BIN)/snakemake; then $(BIN)/snakemake --cores 1 --quiet all --delete-all-output all \
 	  || echo "snakemake could not list its outputs: figures/ left as is"; fi
-	rm -rf $(filter-out build/variants,$(wildcard build/* build/.[!.]*)) .snakemake _manuscript _publish
+	rm -rf $(filter-out build/variants,$(wildcard build/* build/.[!.]*)) .snakemake/log _manuscript _publish
 
 clean-variants:
 	rm -rf build/variants
 
 distclean: clean clean-variants
-	rm -rf build .venv
+	rm -rf build .venv .snakemake

@@ -2,8 +2,9 @@
 
 The expected changes are derived without helpers.diff: from the known edit (one healthy control's BDI-II item
 +1 moves the controls' mean BDI-II total by 1/n), and from direct reads of the two builds (results.json values,
-the tables' Markdown lines split at "|", PNG bytes, the article's text). Marked ``notebooks``: `make test` runs it,
-`make test-quick` leaves it out. The article part needs Quarto on PATH (skipped otherwise).
+the tables' Markdown lines split at "|", PNG bytes, the article's text). The first build is a copy of the test
+session's (``built_project`` in conftest.py). Marked ``notebooks`` and ``slow``: `make test` runs it, `make test-quick`
+leaves it out. The article part needs Quarto on PATH (skipped otherwise).
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ from collections import Counter
 
 import pytest
 
-from helpers.paths import NOT_SOURCES
+from .conftest import copy_project
 
-from .conftest import ROOT
-
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 QUARTO = shutil.which("quarto") is not None
 SETTINGS = ("--config", "figures_dir=build/figures")
 
@@ -68,10 +67,9 @@ def edit_one_bdi_item(project) -> tuple[str, str, int]:
 
 
 @pytest.fixture(scope="module")
-def revision(tmp_path_factory):
+def revision(built_project, tmp_path_factory):
     """(project, old copies) after: build, snapshot, one raw value edited, rebuild, `helpers diff`."""
-    project = tmp_path_factory.mktemp("revision") / "project"
-    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    project = copy_project(built_project, tmp_path_factory.mktemp("revision") / "project")  # built: build() renders
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "sources as submitted"]):
         subprocess.run(git + cmd, cwd=project, check=True, capture_output=True)

@@ -105,6 +105,7 @@ def _png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
+@pytest.mark.slow  # draws and saves every figure twice
 def test_figures_are_journal_sized_300dpi_and_byte_identical(trial_data, tmp_path):
     figures.set_style()
     outputs = []

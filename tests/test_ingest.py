@@ -96,6 +96,7 @@ def test_ingest_writes_build_only(tmp_path):
     assert all(p.is_relative_to(tmp_path) for p in r.paths.values())
 
 
+@pytest.mark.slow  # ingests the shipped study more than once
 def test_ingest_is_deterministic(tmp_path):
     a = ingest.ingest(RAW, tmp_path / "a").paths
     b = ingest.ingest(RAW, tmp_path / "b").paths
@@ -154,6 +155,7 @@ def test_fully_censored_and_failed_results():
     assert math.isnan(ingest.biomarkers(results, manifest, "missing").set_index("analyte").loc["oxytocin", "value"])
 
 
+@pytest.mark.slow  # ingests the shipped study more than once
 def test_cv_threshold_is_a_parameter(tmp_path):
     strict = ingest.ingest(RAW, tmp_path / "s", cv_threshold_cytokines_pct=1.0)
     loose = ingest.ingest(RAW, tmp_path / "l")
@@ -200,6 +202,7 @@ def _analysed_mbpm(result) -> str:
     return str(full[full == 2].index[0])
 
 
+@pytest.mark.slow  # ingests the shipped study more than once
 def test_a_failed_assay_coded_999_is_not_a_value(tmp_path, result):
     """Issue 12: 999 for a failed oxytocin assay was used as 999 pg/mL (MBPM n 14 -> 15, headline p 0.039 -> 0.287).
 
@@ -272,6 +275,7 @@ def _without_wl_oxytocin(raw: Path, result) -> None:
         flags=f["flags"].where(~f.index.isin(rows), "Assay failure")))
 
 
+@pytest.mark.slow  # ingests the shipped study more than once
 def test_an_empty_design_cell_is_rejected_before_anything_is_written(tmp_path, result):
     """Issue 12: every wait-list oxytocin sample failed -> 04 stopped ('arm' has fewer than 2 levels) after 01-03 had
     rewritten build/data. Now ingest stops first, naming the cell, and an existing build folder is left as it was."""

@@ -1,9 +1,9 @@
 """The rendered manuscript, asserted as the product: HTML, Word, JATS and the MECA bundle.
 
 Renders the project with Quarto in a copy of the project (sources + a build), so the working tree's _manuscript/ is
-never touched. The build is ``$MBPM_TEST_BUILD``, else ``build/`` when it holds results.json; without one the test
-skips, except in CI (``MBPM_REQUIRE_QUARTO=1``, set by .ci/run), where it runs the pipeline itself and where a
-missing Quarto is a failure, not a skip.
+never touched. The build is ``$MBPM_TEST_BUILD``, else the test session's pipeline build (``built_project`` in
+conftest.py, made once and shared with the other end-to-end tests). Without Quarto the tests skip, except in CI
+(``MBPM_REQUIRE_QUARTO=1``, set by .ci/run), where a missing Quarto is a failure.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from pathlib import Path
 import pytest
 
 from helpers import render
-from helpers.paths import NOT_SOURCES
 
-from .conftest import ROOT
+from .conftest import ROOT, copy_sources
 
-pytestmark = pytest.mark.notebooks  # may run the pipeline; slow either way
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 REQUIRED = os.environ.get("MBPM_REQUIRE_QUARTO") == "1"
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -45,8 +44,12 @@ def fail_or_skip(reason: str):
 
 
 def source_build() -> Path | None:
-    build = Path(os.environ.get("MBPM_TEST_BUILD", ROOT / "build"))
-    return build if (build / "results.json").is_file() else None
+    """``$MBPM_TEST_BUILD`` if set (it must hold results.json), else None (the session's build is used)."""
+    if not os.environ.get("MBPM_TEST_BUILD"):
+        return None
+    build = Path(os.environ["MBPM_TEST_BUILD"])
+    assert (build / "results.json").is_file(), f"MBPM_TEST_BUILD={build}: no results.json there"
+    return build
 
 
 def quarto_render(exe: str, project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -65,21 +68,12 @@ def quarto() -> str:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, quarto) -> Path:
-    """A copy of the project's sources with a build folder (copied, or made by the pipeline in CI)."""
-    project = tmp_path_factory.mktemp("manuscript") / "project"
-    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(*NOT_SOURCES))
-    build = source_build()
-    if build is not None:
-        shutil.copytree(build / "notebooks", project / "build" / "notebooks")
-        shutil.copy2(build / "results.json", project / "build" / "results.json")
-    elif REQUIRED:
-        env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
-        out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--config",
-                              "figures_dir=build/figures"], cwd=project, env=env, capture_output=True, text=True)
-        assert out.returncode == 0, f"pipeline failed:\n{out.stderr[-4000:]}"
-    else:
-        pytest.skip("no build (results.json): run `make report` first, or set MBPM_TEST_BUILD")
+def project(tmp_path_factory, quarto, request) -> Path:
+    """A copy of the project's sources with a build folder (the executed notebooks and results.json)."""
+    project = copy_sources(tmp_path_factory.mktemp("manuscript") / "project")
+    build = source_build() or request.getfixturevalue("built_project") / "build"
+    shutil.copytree(build / "notebooks", project / "build" / "notebooks")
+    shutil.copy2(build / "results.json", project / "build" / "results.json")
     return project
 
 

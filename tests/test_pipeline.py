@@ -176,12 +176,14 @@ def _dry_run(*args):
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, "MBPM_PROJECT_ROOT": str(ROOT)})
 
 
+@pytest.mark.slow  # starts Snakemake
 def test_snakemake_refuses_an_unknown_config_key():
     out = _dry_run("--config", "levene_centre=median")
     assert out.returncode != 0
     assert "unknown parameter 'levene_centre': did you mean 'levene_center'?" in out.stdout + out.stderr
 
 
+@pytest.mark.slow  # starts Snakemake
 def test_snakemake_builds_a_one_off_override_in_its_own_folder(tmp_path):
     out = _dry_run("--config", "lod_rule=lod")
     text = out.stdout + out.stderr

@@ -1,6 +1,7 @@
 """The whole notebook chain under Snakemake + papermill, on the shipped data, in a copy of the project.
 
-Marked ``notebooks``: `make test` runs it, `make test-quick` leaves it out.
+Marked ``notebooks`` and ``slow``: `make test` runs it, `make test-quick` leaves it out. The build is the session's
+one (``built_project`` in conftest.py), copied here because these tests edit files in it (and restore them).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import pytest
 
 from helpers.paths import NOT_SOURCES
 
-from .conftest import ROOT
+from .conftest import ROOT, copy_project
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 # The notebook DAG by design (ARCHITECTURE.md): who reads whose outputs.
 DOWNSTREAM = {
@@ -47,13 +48,9 @@ def planned_jobs(project, *args) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A copy of the project with the pipeline run once in it."""
-    project = tmp_path_factory.mktemp("compendium") / "project"
-    shutil.copytree(ROOT, project, ignore=IGNORE)
-    out = snakemake(project, "--config", "figures_dir=build/figures")
-    assert out.returncode == 0, f"pipeline failed:\n{out.stdout[-2000:]}\n{out.stderr[-6000:]}"
-    return project
+def project(built_project, tmp_path_factory):
+    """A copy of the project with the pipeline run once in it (the session's build, modification times kept)."""
+    return copy_project(built_project, tmp_path_factory.mktemp("compendium") / "project")
 
 
 def test_every_notebook_executed_without_errors(project):

@@ -29,8 +29,10 @@ exit {code}
 def test_the_pin_is_the_same_everywhere():
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["quarto"]
     assert extra == [f"quarto-cli=={render.QUARTO_VERSION}"]
+    # conda installs the lock (conda-forge's quarto 1.7 line stops at 1.7.33), which pins the same quarto-cli
     conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
-    assert f"quarto={render.QUARTO_VERSION}" in conda
+    assert {"pip": ["-r requirements-lock.txt"]} in conda
+    assert f"\nquarto-cli=={render.QUARTO_VERSION} \\\n" in (ROOT / "requirements-lock.txt").read_text()
 
 
 def test_quarto_named_by_the_environment_wins(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -145,6 +146,7 @@ def test_one_missing_item_too_many_gives_no_score(data):
     assert math.isnan(numeric_scores(name, frame(key, values))[scale])
 
 
+@pytest.mark.slow  # many hypothesis examples of whole batches
 @SETTINGS
 @given(st.lists(complete_row("maia"), min_size=2, max_size=6), st.data())
 def test_scoring_a_batch_equals_scoring_each_row(rows, data):

@@ -34,6 +34,7 @@ TABLE1 = {
 }
 
 
+@pytest.mark.slow  # writes whole synthetic studies
 def test_same_seed_same_bytes(tmp_path):
     a = synthetic.synthesize(7, tmp_path / "a")
     b = synthetic.synthesize(7, tmp_path / "b")
@@ -42,22 +43,26 @@ def test_same_seed_same_bytes(tmp_path):
         assert pa.read_bytes() == pb.read_bytes(), pa.name
 
 
+@pytest.mark.slow  # writes whole synthetic studies
 def test_other_seed_other_data(tmp_path):
     a = synthetic.synthesize(7, tmp_path / "a")
     b = synthetic.synthesize(8, tmp_path / "b")
     assert a[0].read_bytes() != b[0].read_bytes()
 
 
+@pytest.mark.slow  # writes whole synthetic studies
 def test_shipped_files_are_the_documented_seed(tmp_path):
     for path in synthetic.synthesize(synthetic.SHIPPED_SEED, tmp_path):
         assert path.read_bytes() == (RAW / path.name).read_bytes(), f"data/raw/{path.name} is not the generator's"
 
 
+@pytest.mark.slow  # writes whole synthetic studies
 def test_cli_writes_the_files(tmp_path):
     assert synthetic.cli(["--seed", "3", "--out", str(tmp_path), "--n-participants", "130"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(synthetic.FILES)
 
 
+@pytest.mark.slow  # writes whole synthetic studies
 def test_larger_study_keeps_the_flow_proportions(tmp_path):
     synthetic.synthesize(11, tmp_path / "raw", n_participants=650)
     flow = ingest.ingest(tmp_path / "raw", tmp_path / "build").flow.set_index("key")["n"]

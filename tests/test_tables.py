@@ -72,6 +72,7 @@ def _numeric(df, exclude=("record_id", "cohort", "arm", "visit")):
     return [c for c in df.select_dtypes("number").columns if c not in exclude]
 
 
+@pytest.mark.slow  # every measure against R's output (about a second)
 @needs_ref
 def test_baseline_agrees_with_r(base):
     ref = pd.read_csv(REF / "tables_ref_baseline.csv")
@@ -113,6 +114,7 @@ def _paired(trial, family):
     return both.dropna(subset=["pval"])
 
 
+@pytest.mark.slow  # every measure against R's output (about a second)
 @needs_ref
 @pytest.mark.parametrize("family", ["biomarkers", "clinical"])
 def test_paired_agrees_with_r(trial, family):

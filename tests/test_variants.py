@@ -214,6 +214,7 @@ def _dry_run_jobs(project, *args) -> dict[str, str]:
     return jobs
 
 
+@pytest.mark.slow  # Snakemake dry runs of every variant
 def test_variants_target_plans_one_chain_per_valid_variant(tmp_path):
     jobs = _dry_run_jobs(ROOT, "--config", f"build_dir={tmp_path}/b", "--", "variants")
     valid = [v for v in variants.load_variants(yaml.safe_load((ROOT / "config/params.yaml").read_text()))
@@ -231,6 +232,7 @@ def test_variants_target_plans_one_chain_per_valid_variant(tmp_path):
     assert not any(name.startswith("notebook_") for name in jobs), "variants must not rebuild the main build"
 
 
+@pytest.mark.slow  # Snakemake dry runs of every variant
 def test_main_build_plans_no_variant_job(tmp_path):
     jobs = _dry_run_jobs(ROOT, "--config", f"build_dir={tmp_path}/b")
     assert jobs and not any(name.startswith("variant__") for name in jobs)
@@ -327,6 +329,7 @@ def _files(folder: Path) -> dict[Path, int]:
 
 
 @pytest.mark.notebooks
+@pytest.mark.slow
 def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_project):
     """`make variants`' Snakemake call, killed once the first variant is done, then re-run to completion."""
     _add_variant(stub_project, "unlucky", {"seed": 13})  # its 03_baseline raises
@@ -408,6 +411,7 @@ def _statuses_after_compare(project):
 
 
 @pytest.mark.notebooks
+@pytest.mark.slow
 def test_cluster_code_path_with_generic_cluster_executor(stub_project):
     pytest.importorskip("snakemake_executor_plugin_cluster_generic")
     (stub_project / "config" / "variants" / "seed_one.yaml").unlink()  # one variant: five jobs suffice
@@ -439,6 +443,7 @@ def _build_bytes(project) -> dict[str, bytes]:
 
 
 @pytest.mark.notebooks
+@pytest.mark.slow
 def test_failed_run_sticks_and_a_killed_run_recovers(stub_project, tmp_path):
     """A failing notebook: one clear block, the executed notebook kept, results.json and the supplementary removed,
     and the next run fails again naming it (never "nothing to be done"). A notebook's fragment from a hand run is

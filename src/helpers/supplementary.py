@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
@@ -34,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from helpers import io
+from helpers import environment, io
 from helpers.paths import source_epoch
 
 __data_files__ = ["paper_values.csv"]
@@ -253,12 +252,20 @@ def claims_markdown(results: dict, paper: pd.DataFrame | None = None) -> str:
     table = pd.DataFrame({"Claim of the article": q["claim"], "Verdict on this run": q["verdict"],
                           "Section": q["source"].astype(str)})
     note = (f"*Rule.* Each claim is written as conditions on this run's results (results keys; p-values unadjusted "
-            "unless the key ends in p_adj, Bonferroni within the family): it holds when every condition is true, "
+            f"unless the key ends in p_adj, {_adjusted_within(results)} within the family): it holds when every "
+            "condition is true, "
             "does not hold when one is false, and is not testable when a value was not computed. The conditions and "
             "the values used are listed in the supplementary material. "
             f"Here: {counts['holds']} hold, {counts['does not hold']} do not, {counts['not testable']} not "
             "testable.")
     return table.to_markdown(index=False) + "\n\n" + note + "\n"
+
+
+def _adjusted_within(results: dict) -> str:
+    """The correction behind the ``p_adj`` keys, from the run's ``t2.correction`` (the ``correction`` parameter)."""
+    from helpers.tables import correction_name
+
+    return correction_name(results.get("t2.correction", "bonferroni"))
 
 
 def _claims_summary(claims: pd.DataFrame) -> str:
@@ -363,20 +370,6 @@ def git_commit(root: Path) -> str:
     return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
 
 
-def package_versions(names: tuple[str, ...] = PACKAGES) -> pd.DataFrame:
-    rows = []
-    for name in names:
-        if name == "python":
-            import platform
-
-            rows.append({"package": "python", "version": platform.python_version()})
-            continue
-        try:
-            rows.append({"package": name, "version": importlib.metadata.version(name)})
-        except importlib.metadata.PackageNotFoundError:
-            rows.append({"package": name, "version": "not installed"})
-    return pd.DataFrame(rows)
-
 
 def run_date(root: Path | None = None) -> str:
     """The date this build stands for, never the wall clock (two runs of the same sources give the same page): see
@@ -437,8 +430,8 @@ def provenance_markdown(build: Path, raw_dir: Path, params_path: Path) -> str:
         md_table(params_df, code=("parameter", "value")) if not params_df.empty else "No parameter file.",
         "## Parameters each notebook ran with",
         md_table(notebook_parameters(build), code=("parameter", "value")),
-        "## Package versions",
-        md_table(package_versions()),
+        "## Package versions (locked in `requirements-lock.txt`, and installed)",
+        md_table(environment.locked_versions(PACKAGES)),
     ])
 
 
@@ -511,7 +504,7 @@ values are expected to land near, not on, the printed ones; "close" means within
 ## Qualitative claims: do they hold on this run? {{#qualitative-claims}}
 
 Each claim the article makes without a number is written as conditions on this run's results (results keys;
-p-values unadjusted unless the key ends in `p_adj`, Bonferroni within the family; rules in the `rule` column of
+p-values unadjusted unless the key ends in `p_adj`, {_adjusted_within(results)} within the family; rules in the `rule` column of
 `paper_values.csv`). A claim *holds* when every condition is true, *does not hold* when one is false, and is *not
 testable* when a value was not computed. {md_text(_claims_summary(claims))}
 

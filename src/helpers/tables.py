@@ -533,12 +533,32 @@ def mixedlm_table(mlm: pd.DataFrame) -> pd.DataFrame:
                                                                             strict=True)]})
 
 
-def mixedlm_notes(log_transform: bool) -> list[str]:
+def fitter_name(fitter=None) -> str:
+    """Where the mixed model is fitted, as the notes name it: the function ``mixedlm_time_group`` calls
+    (default :func:`helpers.stats.robustness.random_intercept_reml`, the closed-form REML fit), by module and name."""
+    if fitter is None:
+        from helpers.stats import robustness
+
+        fitter = robustness.random_intercept_reml
+    return f"{fitter.__module__}.{fitter.__qualname__}"
+
+
+def mixedlm_notes(log_transform: bool, fitter=None) -> list[str]:
+    """Footnote of the mixed-model table; the fitting function is named from ``fitter`` (see :func:`fitter_name`)."""
     scale = "natural-log concentrations (estimates are log ratios)" if log_transform else "raw pg/mL"
     return [f"*Note.* Linear mixed model per analyte on {scale}: four Time × Group cell means, random intercept per "
-            "patient, REML (statsmodels MixedLM; model-based standard errors as lme4), Wald z tests. All available "
+            f"patient, REML (`{fitter_name(fitter)}`, profiled closed-form fit checked against lme4; model-based "
+            "standard errors as lme4), Wald z tests. All available "
             "observations of the analysed patients are used. q: Benjamini-Hochberg across the six analytes, "
             "separately for each contrast."]
+
+
+CORRECTION_NAMES = {"bonferroni": "Bonferroni", "holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}
+
+
+def correction_name(method: str) -> str:
+    """The printed name of a multiplicity correction (``correction`` parameter: bonferroni, holm, fdr_bh)."""
+    return CORRECTION_NAMES.get(str(method), str(method))
 
 
 def headline_findings(post_bio, post_log, rm_raw, rm_log, mlm, base_tests, il8_log) -> list[dict]:
@@ -603,7 +623,7 @@ def survival_results(long: pd.DataFrame) -> tuple[dict, dict]:
 
 
 def survival_notes(alpha: float, correction: str, log_transform: bool) -> list[str]:
-    corr = {"bonferroni": "Bonferroni", "holm": "Holm"}.get(correction, correction)
+    corr = correction_name(correction)
     return [f"*Note.* yes: p < {alpha:g} with the paper's direction. Paper's method: paired t-test (rises), "
             "multivariate Pillai test of the complete-case mixed ANOVA (interactions), Levene-rule test (IL-8). "
             f"Multiplicity-corrected: {corr} over the 12 arm × analyte paired tests (rises) or Bonferroni over the "

@@ -1,0 +1,264 @@
+"""The environment record: pyproject's dependencies, the lock (requirements-lock.txt), what src/helpers imports,
+and the conda/Binder files, kept in agreement. Each test names the file an author edits when it fails."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import re
+import sys
+import tomllib
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from helpers import environment, render
+from helpers.environment import normalize
+
+from .conftest import ROOT
+
+LOCK = ROOT / "requirements-lock.txt"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+PROJECT = PYPROJECT["project"]
+# Runtime dependencies the helpers use without importing them by name (pandas loads them), with the reason.
+USED_WITHOUT_IMPORT = {
+    "pyarrow": "pandas' parquet engine (DataFrame.to_parquet / read_parquet)",
+    "tabulate": "pandas' DataFrame.to_markdown",
+    # issue 18: helpers.figures draws with seaborn once that branch is merged; until then nothing imports it.
+    # Remove this line after the merge, so the test fails on seaborn too if it is ever unused again.
+    "seaborn": "helpers.figures (issue 18)",
+}
+# Extras whose packages the helpers may import, lazily (inside a function): not needed to `import helpers`.
+LAZY_EXTRAS = ("pipeline",)
+
+
+def requirements(*groups: str) -> list[Requirement]:
+    """pyproject's requirements: ``runtime`` (project.dependencies) and/or the named extras."""
+    reqs = []
+    for group in groups:
+        lines = PROJECT["dependencies"] if group == "runtime" else PROJECT["optional-dependencies"][group]
+        reqs += [Requirement(line) for line in lines]
+    return [r for r in reqs if normalize(r.name) != normalize(PROJECT["name"])]  # dev names the other extras
+
+
+def all_requirements() -> list[Requirement]:
+    return requirements("runtime", *PROJECT["optional-dependencies"])
+
+
+def top_level_pins() -> set[str]:
+    """Lock entries pyproject asked for (uv annotates them ``# via mbpm-report (pyproject.toml)``)."""
+    return {p.name for p in environment.read_lock(LOCK) if any("mbpm-report (pyproject.toml)" in ln for ln in p.lines)}
+
+
+# --- the lock against pyproject ----------------------------------------------------------------------------------
+def test_every_pyproject_requirement_is_locked_at_a_version_it_allows():
+    pins = environment.read_lock(LOCK)
+    for req in all_requirements():
+        versions = [p.version for p in pins if p.name == normalize(req.name)]
+        assert versions, f"pyproject.toml requires {req} but requirements-lock.txt has no pin for it: run `make lock`"
+        for version in versions:
+            assert req.specifier.contains(version, prereleases=True), (
+                f"requirements-lock.txt pins {req.name}=={version}, outside pyproject.toml's {req}: run `make lock`")
+
+
+def test_every_top_level_pin_is_named_in_pyproject():
+    named = {normalize(r.name) for r in all_requirements()}
+    extra = top_level_pins() - named
+    assert top_level_pins(), "requirements-lock.txt: no entry is annotated as coming from pyproject.toml"
+    assert not extra, f"requirements-lock.txt pins {sorted(extra)} for pyproject.toml, which no longer names them: " \
+                      "run `make lock`"
+
+
+def test_lock_is_exact_hashed_and_holds_no_machine_path():
+    text = LOCK.read_text(encoding="utf-8")
+    pins = environment.read_lock(LOCK)
+    assert len(pins) > 50
+    for pin in pins:
+        assert any(ln.strip().startswith("--hash=sha256:") for ln in pin.lines), \
+            f"requirements-lock.txt:{pin.line}: {pin.name} has no hash"
+    for pattern in (r"file:", r"/tmp/", r"/opt/", r"/home/", r"/work/", r"/Users/", r"--(extra-)?index-url",
+                    r"--find-links", r"^-c ", r"#\s+-c "):
+        match = re.search(pattern, text, re.M)
+        assert match is None, f"requirements-lock.txt:{text[:match.start()].count(chr(10)) + 1}: {pattern!r}"
+    assert "#    make lock" in text, "the lock's header names the command that refreshes it"
+
+
+def test_lock_pins_the_quarto_the_project_renders_with():
+    quarto = [p for p in environment.read_lock(LOCK) if p.name == "quarto-cli"]
+    assert [p.version for p in quarto] == [render.QUARTO_VERSION]
+
+
+def test_the_running_environment_is_the_locked_one():
+    """What the tests run with (the R-agreement and byte-identity tests rest on it) is the lock's versions."""
+    table = environment.locked_versions(("pandas", "numpy", "scipy", "statsmodels", "pingouin", "matplotlib",
+                                         "snakemake", "papermill", "pytest"))
+    for row in table.itertuples():
+        assert row.installed == importlib.metadata.version(row.package)
+        assert row.agrees == "yes", f"{row.package} {row.installed} installed, {row.locked} locked: `make install`"
+
+
+# --- the reader of the lock ----------------------------------------------------------------------------------------
+PLANTED = """\
+# This file was autogenerated by uv via the following command:
+#    make lock
+pandas==0.0.1 \\
+    --hash=sha256:aaaa
+    # via mbpm-report (pyproject.toml)
+pytest=={pytest} \\
+    --hash=sha256:bbbb \\
+    --hash=sha256:cccc
+    # via
+    #   mbpm-report (pyproject.toml)
+    #   pytest-xdist
+soupsieve==9.9 ; sys_platform == 'no-such-platform' \\
+    --hash=sha256:dddd
+Quarto_CLI==1.7.34 \\
+    --hash=sha256:eeee
+"""
+
+
+@pytest.fixture
+def planted_lock(tmp_path):
+    path = tmp_path / "requirements-lock.txt"
+    path.write_text(PLANTED.format(pytest=importlib.metadata.version("pytest")))
+    return path
+
+
+def test_read_lock_parses_names_versions_markers_and_lines(planted_lock):
+    pins = environment.read_lock(planted_lock)
+    assert [(p.name, p.version, p.marker, p.line) for p in pins] == [
+        ("pandas", "0.0.1", None, 3), ("pytest", importlib.metadata.version("pytest"), None, 6),
+        ("soupsieve", "9.9", "sys_platform == 'no-such-platform'", 12), ("quarto-cli", "1.7.34", None, 14)]
+    assert pins[1].lines[1:3] == ("    --hash=sha256:bbbb \\", "    --hash=sha256:cccc")
+
+
+def test_read_lock_names_file_and_line_of_a_loose_pin(tmp_path):
+    path = tmp_path / "lock.txt"
+    path.write_text("pandas==2.2 \\\n    --hash=sha256:aa\nnumpy>=2\n")
+    with pytest.raises(ValueError, match=r"lock\.txt:3: not an exact pin .*'numpy>=2'"):
+        environment.read_lock(path)
+
+
+def test_lock_requirements_without_and_only(planted_lock):
+    without = environment.lock_requirements(planted_lock, without=("quarto-cli",))
+    assert "Quarto_CLI" not in without and "--hash=sha256:eeee" not in without
+    assert "pandas==0.0.1 \\\n    --hash=sha256:aaaa\n" in without and "--hash=sha256:dddd" in without
+    only = environment.lock_requirements(planted_lock, only=("quarto_cli",))
+    assert only == "Quarto_CLI==1.7.34 \\\n    --hash=sha256:eeee\n"
+    with pytest.raises(ValueError, match="no pin for nonexistent"):
+        environment.lock_requirements(planted_lock, only=("nonexistent",))
+
+
+def test_lock_requirements_command_line(planted_lock, capsys):
+    assert environment.main(["requirements", "--lock", str(planted_lock), "--only", "pandas"]) == 0
+    assert capsys.readouterr().out == "pandas==0.0.1 \\\n    --hash=sha256:aaaa\n    # via mbpm-report (pyproject.toml)\n"
+    assert environment.main(["requirements", "--lock", str(planted_lock.parent / "missing.txt")]) == 1
+    assert "missing.txt" in capsys.readouterr().err
+
+
+def test_locked_versions_against_installed(planted_lock):
+    table = environment.locked_versions(("python", "pandas", "pytest", "soupsieve", "no-such-package"), planted_lock)
+    assert list(table.columns) == ["package", "locked", "installed", "agrees"]
+    rows = {r.package: (r.locked, r.installed, r.agrees) for r in table.itertuples()}
+    assert rows["python"] == ("any (3.11-3.13)", ".".join(map(str, sys.version_info[:3])), "")
+    assert rows["pandas"] == ("0.0.1", importlib.metadata.version("pandas"), "no")
+    assert rows["pytest"] == (importlib.metadata.version("pytest"),) * 2 + ("yes",)
+    assert rows["soupsieve"][0] == "not locked"  # its pin's marker does not apply here
+    assert rows["no-such-package"] == ("not locked", "not installed", "")
+    every = environment.locked_versions(path=planted_lock)
+    assert list(every["package"]) == ["pandas", "pytest", "quarto-cli"]
+
+
+# --- what the helpers import against what pyproject declares ----------------------------------------------------
+def helper_imports() -> dict[str, list[tuple[str, int, bool]]]:
+    """Top-level module -> [(file, line, at module level?)] for every absolute import in src/helpers."""
+    found: dict[str, list[tuple[str, int, bool]]] = {}
+    for path in sorted((ROOT / "src" / "helpers").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top_level = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], []).append(
+                    (str(path.relative_to(ROOT)), node.lineno, id(node) in top_level))
+    return found
+
+
+def imported_distributions() -> dict[str, list[tuple[str, int, bool]]]:
+    """Distribution name -> where the helpers import one of its modules (standard library and helpers left out)."""
+    dists = importlib.metadata.packages_distributions()
+    out: dict[str, list[tuple[str, int, bool]]] = {}
+    for module, places in helper_imports().items():
+        if module in sys.stdlib_module_names or module in ("helpers", "__future__"):
+            continue
+        assert module in dists, f"{places[0][0]}:{places[0][1]}: `import {module}`: no installed distribution"
+        for dist in dists[module]:
+            out.setdefault(normalize(dist), []).extend(places)
+    return out
+
+
+def test_every_import_of_the_helpers_is_a_declared_dependency():
+    runtime = {normalize(r.name) for r in requirements("runtime")}
+    lazy = {normalize(r.name) for r in requirements(*LAZY_EXTRAS)}
+    for dist, places in imported_distributions().items():
+        file, line, _ = places[0]
+        assert dist in runtime | lazy, f"{file}:{line} imports {dist}, which pyproject.toml does not declare"
+        if dist not in runtime:
+            eager = [f"{f}:{n}" for f, n, top in places if top]
+            assert not eager, (f"{dist} is in an extra ({', '.join(LAZY_EXTRAS)}) but imported at module level "
+                               f"({', '.join(eager)}): import it inside the function, or make it a dependency")
+
+
+def test_every_runtime_dependency_is_imported_by_the_helpers():
+    imported = set(imported_distributions())
+    unused = {normalize(r.name) for r in requirements("runtime")} - imported - set(USED_WITHOUT_IMPORT)
+    assert not unused, f"pyproject.toml's dependencies name {sorted(unused)}, which src/helpers never imports: " \
+                       "remove them or move them to an extra"
+
+
+def test_the_pipeline_tools_and_lab_are_extras_the_makefile_installs():
+    runtime = {normalize(r.name) for r in requirements("runtime")}
+    for tool, extra in (("snakemake", "pipeline"), ("papermill", "pipeline"), ("jupyterlab", "lab"),
+                        ("quarto-cli", "quarto")):
+        assert tool not in runtime, f"{tool} is a runtime dependency: it belongs in the {extra} extra"
+        assert tool in {normalize(r.name) for r in requirements(extra)}
+    dev = {str(r) for r in map(Requirement, PROJECT["optional-dependencies"]["dev"])}
+    assert "mbpm-report[lab,pipeline]" in dev, "the dev extra (what `make install` adds) includes pipeline and lab"
+
+
+# --- conda and Binder --------------------------------------------------------------------------------------------
+def test_environment_yml_installs_the_lock_with_conda_forge_packages_only():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    assert env["channels"] == ["conda-forge"]
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    names = {re.split(r"[=<>! ]", d)[0] for d in conda}
+    # conda-forge's quarto stops at 1.7.33 in the 1.7 line: Quarto 1.7.34 comes from the lock (quarto-cli)
+    assert "quarto" not in names, "environment.yml: Quarto comes from the lock's quarto-cli, not conda-forge"
+    assert names <= {"python", "pip", "make"}, f"environment.yml: only python, pip and make from conda ({names})"
+    python = next(d for d in conda if d.startswith("python"))
+    assert re.fullmatch(r"python=3\.1[123]", python), python
+    assert PROJECT["requires-python"] == ">=3.11,<3.14"
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pip == ["-r requirements-lock.txt"], "environment.yml: pip installs the lock (with its hashes), only"
+
+
+def test_postbuild_installs_the_package_and_its_kernel():
+    post = (ROOT / "postBuild").read_text(encoding="utf-8")
+    assert post.startswith("#!/bin/bash") or post.startswith("#!/usr/bin/env bash")
+    assert "pip install --no-deps -e ." in post
+    assert "ipykernel install --sys-prefix --name mbpm-report" in post
+    assert (ROOT / "postBuild").stat().st_mode & 0o111, "postBuild must be executable (repo2docker runs it)"
+
+
+def test_readme_gives_the_conda_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for line in ("conda env create -f environment.yml", "conda activate mbpm-report", "pip install --no-deps -e .",
+                 "make report VENV=$CONDA_PREFIX"):
+        assert line in readme, f"README.md: the conda section lacks `{line}`"
+
