@@ -100,7 +100,8 @@ def notebook_chain(prefix, build, cfg):
                 mem_mb=2000,
                 runtime=30,
             shell:
-                "{PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q}"
+                # exec: Snakemake is the job's parent, so the job dies with it (helpers.lifetime)
+                "exec {PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q}"
                 " --log {log} --failed-dir {params.failed} --invalidates {params.finals}"
 
     rule:

@@ -516,6 +516,52 @@ def test_failed_run_sticks_and_a_killed_run_recovers(stub_project, tmp_path):
     assert _build_bytes(project) == reference
 
 
+@pytest.mark.notebooks
+def test_sigkill_of_mbpm_run_takes_snakemake_jobs_and_kernels_with_it(stub_project, tmp_path):
+    """`kill -9` of the `mbpm run` process itself (a closed terminal, an OOM kill) while 02_scoring runs: Snakemake,
+    the notebook job (papermill) and its Jupyter kernel all end, so the next run is not refused, starts at once and
+    finishes byte-identical to a clean run in another folder."""
+    import psutil
+
+    clean = tmp_path / "clean"
+    shutil.copytree(stub_project, clean)
+    assert _mbpm_run(clean).returncode == 0
+    reference = _build_bytes(clean)
+
+    project = stub_project
+    block, started = project / "block-02_scoring", project / "started-02_scoring"
+    block.touch()
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
+    proc = subprocess.Popen([sys.executable, "-m", "helpers", "run", "--cores", "2"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    descendants: list = []
+    try:
+        deadline = time.monotonic() + 600
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), "02_scoring never started"
+        # the kernel wrote the marker: the whole chain exists now
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+        commands = [" ".join(p.cmdline()) for p in descendants]
+        assert any("snakemake" in c for c in commands), commands
+        assert any("helpers execute notebooks/02_scoring.ipynb" in c for c in commands), commands
+        assert any("ipykernel" in c for c in commands), commands
+        proc.kill()  # SIGKILL to `mbpm run` alone: no handler runs, nothing is forwarded
+        proc.wait()
+        # each level is signalled by the kernel when its parent dies; the Jupyter kernel polls its parent every second
+        gone, alive = psutil.wait_procs(descendants, timeout=60)
+        assert not alive, [" ".join(p.cmdline()) for p in alive]
+    finally:
+        for p in descendants:
+            if p.is_running():
+                p.kill()
+    block.unlink()
+    run = _mbpm_run(project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "another run is in progress" not in run.stderr
+    assert _build_bytes(project) == reference
+
+
 def test_second_concurrent_run_is_refused_without_advice_to_unlock(stub_project):
     from helpers import runner
 

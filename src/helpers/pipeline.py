@@ -348,6 +348,9 @@ def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: 
     import time
 
     global _TERMINAL
+    from helpers import lifetime
+
+    lifetime.die_with_parent(signal.SIGKILL, parent=os.getppid())  # Snakemake killed: this job (and kernel) too
     name = Path(notebook).stem
     output = project_path(output)
     build = _shown(output.parent.parent)

@@ -6,6 +6,9 @@ Snakemake does the work; this wrapper adds what a user of the report needs aroun
   lock is the kernel's, so a killed run (even ``kill -9``) releases it; Snakemake's own lock directory, which a
   killed run leaves behind, is then cleared with ``snakemake --unlock`` only while we hold the flock, i.e. when no
   other run of ours is alive. A second run while one is alive is refused without any advice to ``--unlock``.
+* no orphans: Snakemake is started with ``PR_SET_PDEATHSIG`` (:mod:`helpers.lifetime`), so whatever kills this
+  process (``kill -9`` included) kills Snakemake, whose notebook jobs and their kernels die with it in turn; the
+  lock, held by Snakemake too, is then free for the next run at once.
 * ``--rerun-incomplete``: a job a Ctrl-C or kill interrupted is re-run, instead of blocking every later run.
 * quiet output: no banner, no "Select jobs to execute..."; the notebook jobs print one line when they start and
   one when they end (see :func:`helpers.pipeline.run_job`), so does the manuscript's render
@@ -29,6 +32,7 @@ import sys
 import time
 from pathlib import Path
 
+from helpers import lifetime
 from helpers.paths import project_root
 
 LOCK = ".snakemake/mbpm-run.lock"
@@ -74,9 +78,24 @@ def acquire_lock(root: Path, command: str):
 
 
 def busy_message(holder: str) -> str:
+    """What a refused run prints: the live process holding the lock (a PID in ``holder`` that is gone is not named
+    as running: with every process of a run dying with ``mbpm run``, the live one is Snakemake)."""
+    alive = [pid for pid in map(int, re.findall(r"PID (\d+)", holder)) if _alive(pid)]
+    if alive and not _alive(int(re.findall(r"PID (\d+)", holder)[0])):
+        holder = f"PID {alive[0]} (Snakemake of a run whose `mbpm run` has ended)"
     return (f"pipeline: another run is in progress in this project: {holder}.\n"
             "pipeline: this one did nothing. Wait for that run to finish, or stop it (Ctrl-C in its terminal), then "
             "run the command again.")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def clear_stale_snakemake_lock(root: Path) -> bool:
@@ -138,8 +157,11 @@ def _interrupted(lines: list[str]) -> bool:
 
 def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]]:
     """Run ``cmd``; print our own lines as they come, keep Snakemake's others. Returns (code, failed, others)."""
+    me = os.getpid()
+    # Own session: Ctrl-C is forwarded to Snakemake's process group by `forward` below. Dies with us (SIGKILL).
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            start_new_session=True, pass_fds=(lock.fileno(),))
+                            start_new_session=True, pass_fds=(lock.fileno(),),
+                            preexec_fn=lambda: lifetime.die_with_parent(signal.SIGKILL, parent=me))
     lock.seek(0)
     lock.truncate()
     lock.write(f"PID {os.getpid()} (mbpm run), Snakemake PID {proc.pid}: {' '.join(cmd[3:])[:200]}\n")
