@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from helpers import lifetime
-from helpers.paths import project_root
+from helpers.paths import default_dirs, project_root
 
 LOCK = ".snakemake/mbpm-run.lock"
 QUIET = ["--quiet", "progress", "rules", "host", "reason"]
@@ -108,8 +108,18 @@ def clear_stale_snakemake_lock(root: Path) -> bool:
     return True
 
 
-def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None) -> int:
-    """Run Snakemake with ``snakemake_args`` (targets, ``--config``, ...) under the project lock. Returns its code."""
+# The Snakefile's line for a run that builds elsewhere than the default build (an override, `build_dir=`).
+ELSEWHERE = re.compile(r"^pipeline one-off override .*: building into (\S+)/, figures into (\S+)/")
+
+
+def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None, outputs: bool = False,
+        rotate: bool = False) -> int:
+    """Run Snakemake with ``snakemake_args`` (targets, ``--config``, ...) under the project lock. Returns its code.
+
+    After a successful run, ``outputs`` prints where this run's build is (the "Outputs:" block: the override's own
+    folder for a one-off override, with the article only for the default build), and ``rotate`` keeps the default
+    build as the automatic base of ``make diff`` (:func:`helpers.diff.rotate`) -- only when the run built something
+    into the default build (an override or a no-op run rotates nothing)."""
     root = root or project_root()
     command = "snakemake " + " ".join(snakemake_args)
     try:
@@ -123,7 +133,7 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
         cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--rerun-incomplete", *QUIET,
                *snakemake_args]
         start = time.monotonic()
-        code, failed, other = _stream(cmd, root, lock)
+        code, failed, other, own = _stream(cmd, root, lock)
         seconds = time.monotonic() - start
     finally:
         lock.close()
@@ -131,10 +141,18 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
         for line in other:
             if not line.startswith("Nothing to be done"):
                 print(line, file=sys.stderr)
-        if any(line.startswith("Nothing to be done") for line in other):
+        nothing = any(line.startswith("Nothing to be done") for line in other)
+        if nothing:
             print(f"pipeline: everything is up to date, nothing re-run ({seconds:.1f} s)", file=sys.stderr)
         else:
             print(f"pipeline finished in {seconds:.1f} s", file=sys.stderr)
+        elsewhere = next((m for m in map(ELSEWHERE.match, own) if m), None)
+        if outputs:
+            _print_outputs(elsewhere)
+        if rotate and not elsewhere and not nothing:
+            from helpers import diff
+
+            print(diff.rotate_message(diff.rotate(diff.main_build())))
         return 0
     if code in (-signal.SIGINT, 130) or _interrupted(other):
         print(f"pipeline interrupted after {seconds:.1f} s: run the same command again to finish (what was running "
@@ -151,12 +169,26 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
     return code or 1
 
 
+def _print_outputs(elsewhere: re.Match | None) -> None:
+    """The "Outputs:" block of this run's build (and the line saying why there is no article, if Quarto is missing)."""
+    from helpers import pipeline, render
+
+    if elsewhere:
+        print(pipeline.summary(elsewhere.group(1), elsewhere.group(2), manuscript=False))
+        return
+    line = render.status_line()
+    if line:
+        print(line)
+    defaults = default_dirs()
+    print(pipeline.summary(defaults[0], defaults[1]))
+
+
 def _interrupted(lines: list[str]) -> bool:
     return any("KeyboardInterrupt" in ln or "Terminating processes on user request" in ln for ln in lines)
 
 
-def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]]:
-    """Run ``cmd``; print our own lines as they come, keep Snakemake's others. Returns (code, failed, others)."""
+def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str], list[str]]:
+    """Run ``cmd``; print our own lines as they come, keep Snakemake's others. Returns (code, failed, others, own)."""
     me = os.getpid()
     # Own session: Ctrl-C is forwarded to Snakemake's process group by `forward` below. Dies with us (SIGKILL).
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
@@ -176,12 +208,13 @@ def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]
 
     signals: list[int] = []
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    failed, other, own = [], [], False
+    failed, other, own, mine = [], [], False, []
     try:
         for line in proc.stdout:
             line = line.rstrip("\n")
             if OWN.match(line) or (own and OWN_CONTINUATION.match(line)):
                 own = True
+                mine.append(line)
                 print(line, file=sys.stderr, flush=True)
                 match = re.match(r"^notebook (.+?)\s+FAILED", line)
                 if match:
@@ -202,7 +235,7 @@ def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]
             pass
     if signals and code != 0:
         other.append("KeyboardInterrupt")  # interrupted: reported as such, not as a failure
-    return code, failed, other
+    return code, failed, other, mine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,5 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                     "Arguments it does not know go to Snakemake, e.g. `mbpm run --config lod_rule=lod` or "
                     "`mbpm run --keep-going -- variants`.")
     parser.add_argument("--cores", default=os.environ.get("CORES", "all"), help="cores Snakemake may use (all)")
+    parser.add_argument("--outputs", action="store_true", help="after a successful run, list where its outputs are")
+    parser.add_argument("--rotate-snapshot", action="store_true",
+                        help="after a run that rebuilt the default build, keep it as the automatic base of `make diff`")
     args, rest = parser.parse_known_args(argv)
-    return run(rest, cores=args.cores)
+    return run(rest, cores=args.cores, outputs=args.outputs, rotate=args.rotate_snapshot)
