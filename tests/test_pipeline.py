@@ -162,7 +162,8 @@ def test_schema_choices_are_the_ones_the_helpers_accept():
 
 def test_one_off_override_gets_its_own_build_folder(config):
     assert pipeline.effective_build_dir(config, {}) == "build"
-    assert pipeline.effective_build_dir(config, {"raw_dir": "/data/x"}) == "build"  # a location, not an analysis
+    # other raw data is another study: its own folder too
+    assert pipeline.effective_build_dir(config, {"raw_dir": "/data/x"}) == "build/overrides/raw_dir-_data_x"
     assert pipeline.effective_build_dir(config, {"lod_rule": "lod", "seed": 3}) == "build/overrides/lod_rule-lod__seed-3"
     assert pipeline.effective_build_dir({**config, "build_dir": "b"}, {"build_dir": "b", "seed": 3}) == "b"
 
@@ -190,6 +191,17 @@ def test_snakemake_builds_a_one_off_override_in_its_own_folder(tmp_path):
     outputs = re.findall(r"^\s+output: (.*)$", text, re.M)
     assert outputs and all(o.startswith("build/overrides/lod_rule-lod/") for line in outputs for o in line.split(", "))
     assert "build/overrides/lod_rule-lod/figures/fig1_flow.svg" in text  # figures inside the folder too
+
+
+def test_snakemake_builds_a_raw_dir_override_and_an_explicit_build_dir_away_from_the_default_build():
+    for args, folder in ((["raw_dir=data/other_export"], "build/overrides/raw_dir-data_other_export"),
+                         (["build_dir=build/mine", "correction=holm"], "build/mine")):
+        out = _dry_run("--config", *args, "--", "report")
+        text = out.stdout + out.stderr
+        assert out.returncode == 0, text[-3000:]
+        assert f"building into {folder}/, figures into {folder}/figures/" in text
+        outputs = [o for line in re.findall(r"^\s+output: (.*)$", text, re.M) for o in line.split(", ")]
+        assert outputs and all(o.startswith(f"{folder}/") for o in outputs), outputs  # no _manuscript/, no figures/
 
 
 # --- executed notebooks: no run-dependent noise ---------------------------------------------------------------------

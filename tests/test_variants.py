@@ -562,6 +562,35 @@ def test_sigkill_of_mbpm_run_takes_snakemake_jobs_and_kernels_with_it(stub_proje
     assert _build_bytes(project) == reference
 
 
+@pytest.mark.notebooks
+def test_an_override_raw_dir_included_leaves_the_default_build_untouched_and_says_where_it_wrote(stub_project):
+    """`make report SNAKEMAKE_ARGS="--config raw_dir=..."` (another study's export) and `--config seed=...`: each
+    builds into its own folder; build/ and figures/ stay byte-identical (not even rewritten), nothing is rotated, and
+    the "Outputs:" block lists the override's folder, not the default build."""
+    project = stub_project
+    first = _mbpm_run(project, "--outputs", "--rotate-snapshot")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert f"Outputs (build/):\n  executed notebooks   {project}/build/notebooks" in first.stdout
+    assert f"  figures (SVG + PNG)  {project}/figures" in first.stdout
+    default = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in [*(project / "build").rglob("*"),
+               *(project / "figures").rglob("*")] if p.is_file()}
+    shutil.copytree(project / "data" / "raw", project / "data" / "other_export")
+    for setting, folder in (("raw_dir=data/other_export", "build/overrides/raw_dir-data_other_export"),
+                            ("seed=3", "build/overrides/seed-3")):
+        run = _mbpm_run(project, "--outputs", "--rotate-snapshot", "--config", setting)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert f"building into {folder}/, figures into {folder}/figures/" in run.stderr
+        assert (project / folder / "results.json").is_file() and (project / folder / "figures" / "fig1_flow.png").is_file()
+        outputs = run.stdout[run.stdout.index("Outputs"):]
+        assert outputs.startswith(f"Outputs ({folder}/):"), run.stdout
+        listed = re.findall(r"^  .{20} (\S+)", outputs, re.M)
+        assert listed and all(p.startswith(f"{project}/{folder}") for p in listed), listed
+        assert "snapshot:" not in run.stdout  # the automatic base of `make diff` is the default build's
+        now = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in default}
+        assert now == default
+        assert not [p for p in (project / "figures").rglob("*") if p.is_file() and p not in default]
+
+
 def test_second_concurrent_run_is_refused_without_advice_to_unlock(stub_project):
     from helpers import runner
 
