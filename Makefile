@@ -71,11 +71,13 @@ quarto:
 
 # Authors' loop: run the pipeline (results, executed notebooks), then Quarto's live preview of the article (HTML):
 # every save of index.qmd re-renders it in the browser. PREVIEW_ARGS e.g. "--no-browser --port 4848".
+# Profile `preview` (_quarto-preview.yml): HTML only, no resources, into build/preview/ (never _manuscript/);
+# --no-clean: Quarto would otherwise delete the output folder before each re-render (the page answered 404 meanwhile).
 PREVIEW_ARGS ?=
 preview: $(STAMP)
 	@$(BIN)/python -m helpers.render exe >/dev/null
 	@$(BIN)/mbpm run --cores $(CORES) $(SNAKEMAKE_ARGS) -- all
-	"$$($(BIN)/python -m helpers.render exe)" preview index.qmd --to html $(PREVIEW_ARGS)
+	"$$($(BIN)/python -m helpers.render exe)" preview index.qmd --to html --profile preview --no-clean $(PREVIEW_ARGS)
 
 # Where the render time goes (a benchmark, never part of make test): see benchmarks/bench_render.py.
 bench-render: $(STAMP)
