@@ -460,8 +460,14 @@ def summary(build_dir: str | Path = "build", figures_dir: str | Path | None = No
             manuscript: bool = True) -> str:
     """Where a reader finds the outputs of a build: its folder, its figures, and, for the default build
     (``manuscript``), the rendered article in ``_manuscript/`` (a one-off override or a variant never renders it)."""
+    from helpers.paths import default_dirs
+
     build = project_path(build_dir)
-    figures = project_path(figures_dir) if figures_dir else build / "figures"
+    default_build, default_figures = default_dirs()
+    if figures_dir:
+        figures = project_path(figures_dir)
+    else:  # the default build's figures are figures_dir of config/params.yaml; any other build's are inside it
+        figures = default_figures if build.resolve() == default_build else build / "figures"
     lines = [
         f"Outputs ({_shown(build)}/):",
         f"  executed notebooks   {build / 'notebooks'}",
