@@ -28,8 +28,8 @@ help:
 	@echo "make distclean       clean + clean-variants + .venv"
 	@echo "make preview         run the pipeline, then Quarto's live preview of the article (edit index.qmd, see it)"
 	@echo "make quarto          install Quarto 1.7.34 from PyPI (quarto-cli) unless one is on PATH or QUARTO= (make install does it)"
-	@echo "make diff            what changed in the paper: BASE=<build folder or git ref> (default build/previous), VARIANT=<name>"
-	@echo "make snapshot        keep the current build in build/previous, the default BASE of make diff"
+	@echo "make diff            what changed in the paper: BASE= and NEW= (build folders or git refs; default BASE build/snapshot), VARIANT=<name>"
+	@echo "make snapshot        keep the current build in build/snapshot, the default BASE of make diff until the next make snapshot"
 	@echo "make publish         the article, its notebooks and the supplementary as one site folder (_publish/)"
 	@echo "make bench-render    where the manuscript's render time goes (benchmark, not part of make test)"
 	@echo "make help            this list"
@@ -91,11 +91,13 @@ quarto:
 
 # Authors' loop: run the pipeline (results, executed notebooks), then Quarto's live preview of the article (HTML):
 # every save of index.qmd re-renders it in the browser. PREVIEW_ARGS e.g. "--no-browser --port 4848".
+# Profile `preview` (_quarto-preview.yml): HTML only, no resources, into build/preview/ (never _manuscript/);
+# --no-clean: Quarto would otherwise delete the output folder before each re-render (the page answered 404 meanwhile).
 PREVIEW_ARGS ?=
 preview: $(STAMP)
 	@$(BIN)/python -m helpers.render exe >/dev/null
 	@$(BIN)/mbpm run --cores $(CORES) $(SNAKEMAKE_ARGS) -- all
-	"$$($(BIN)/python -m helpers.render exe)" preview index.qmd --to html $(PREVIEW_ARGS)
+	"$$($(BIN)/python -m helpers.render exe)" preview index.qmd --to html --profile preview --no-clean $(PREVIEW_ARGS)
 
 # Where the render time goes (a benchmark, never part of make test): see benchmarks/bench_render.py.
 bench-render: $(STAMP)
@@ -105,10 +107,10 @@ bench-render: $(STAMP)
 install: $(STAMP)
 
 # mbpm run (helpers.runner): Snakemake with --rerun-incomplete, one run at a time, a line per notebook and the total.
+# --outputs: where this run's build is (an override's own folder); --rotate-snapshot: keep the build before the last
+# change in build/previous (only when this run rebuilt the default build; never touches make snapshot's build/snapshot)
 report: $(STAMP)
-	@$(BIN)/mbpm run --cores $(CORES) $(SNAKEMAKE_ARGS) -- report
-	@$(BIN)/mbpm render --build build --summary
-	@$(BIN)/mbpm snapshot --rotate
+	@$(BIN)/mbpm run --cores $(CORES) --outputs --rotate-snapshot $(SNAKEMAKE_ARGS) -- report
 
 # The published site (article HTML/Word/JATS/MECA, notebook pages, supplementary pages, diff reports): one folder,
 # _publish/, every link relative (see README, "Publishing"). Quarto's `publish` profile, a Snakemake rule.
@@ -165,13 +167,15 @@ scale: $(STAMP)
 	  -o testpaths=benchmarks -k "cold" --benchmark-json=build/benchmarks/scale-$(N).json $(PYTEST_ARGS)
 
 # --- revision diff (issue 14) ---
-# BASE: a build folder (build/previous, build, build/variants/<name>) or a git ref (HEAD~1, a tag), built once into
-# build/.diff-base/<sha>/; default build/previous (make snapshot), else HEAD. VARIANT: compare build/variants/<name>.
+# BASE, NEW: a build folder (build, build/snapshot, build/previous, build/variants/<name>, build/overrides/<slug>) or a
+# git ref (HEAD~1, a tag), built once into build/.diff-base/<sha>/. Default BASE: build/snapshot (make snapshot),
+# else build/previous (kept by make report), else HEAD; default NEW: build. VARIANT: compare <NEW>/variants/<name>.
 BASE ?=
+NEW ?=
 VARIANT ?=
 
 diff: $(STAMP)
-	$(BIN)/mbpm diff $(if $(BASE),--base $(BASE)) $(if $(VARIANT),--variant $(VARIANT))
+	$(BIN)/mbpm diff $(if $(BASE),--base $(BASE)) $(if $(NEW),--new $(NEW)) $(if $(VARIANT),--variant $(VARIANT))
 
 snapshot: $(STAMP)
 	$(BIN)/mbpm snapshot

@@ -10,6 +10,17 @@ import glob
 import sys
 
 import yaml
+
+# The parameter check (jsonschema) would import the optional rfc3987_syntax, which builds a Lark grammar on import:
+# ~1.2 s of CPU on every run, a no-op included. The schema uses no IRI formats, so that import is skipped.
+sys.modules.setdefault("rfc3987_syntax", None)
+# Snakemake imports pandas and numpy (~0.5 s of CPU, on every run, a no-op included) to check whether a rule's params
+# hold a DataFrame or an array, and to hash such params; ours are strings, and it accepts their absence (it then
+# hashes params as text). Hidden in the Snakemake process only when not already imported; jobs are processes of
+# their own and import them as usual.
+NO_DATAFRAME_PARAMS = [m for m in ("pandas", "numpy") if m not in sys.modules]
+for _m in NO_DATAFRAME_PARAMS:
+    sys.modules[_m] = None
 from snakemake.exceptions import WorkflowError
 
 from helpers import config as _params, pipeline, publish as _publish, render as _render, supplementary as _supplementary
@@ -34,11 +45,16 @@ try:
 except pipeline.ConfigError as _err:
     raise WorkflowError(f"--config: {_err}") from None
 BUILD = pipeline.effective_build_dir(config, COMMAND_LINE)
+DEFAULT_BUILD = str(DEFAULTS["build_dir"]).rstrip("/")
 if BUILD != str(config["build_dir"]).rstrip("/"):
     config["build_dir"] = BUILD
+if BUILD != DEFAULT_BUILD:
+    # another build never writes the default build's figures either (`build_dir=X` alone included)
     config["figures_dir"] = COMMAND_LINE.get("figures_dir", f"{BUILD}/figures")
-    print(f"pipeline one-off override ({', '.join(f'{k}={v}' for k, v in sorted(COMMAND_LINE.items()))}): "
-          f"building into {BUILD}/ (the default build and figures are untouched)", file=sys.stderr)
+    _why = ", ".join(f"{k}={v}" for k, v in sorted(COMMAND_LINE.items())) or "build_dir"
+    # helpers.runner reads this line to say where the run wrote (its "Outputs:" block)
+    print(f"pipeline one-off override ({_why}): building into {BUILD}/, figures into {config['figures_dir']}/ "
+          "(the default build, figures and _manuscript/ are untouched)", file=sys.stderr)
 PY = sys.executable
 NOTEBOOKS = {
     # notebook: the notebooks whose outputs it reads
@@ -55,7 +71,6 @@ HELPERS = {nb: pipeline.helper_files(f"notebooks/{nb}.ipynb") for nb in NOTEBOOK
 VARIANTS = _variants.load_variants(config)
 # The article (HTML, Word, JATS, MECA) is rendered from the default build only: _quarto.yml embeds the executed
 # notebooks of build/, so a one-off override or a variant never overwrites it with a mix of two builds.
-DEFAULT_BUILD = str(DEFAULTS["build_dir"]).rstrip("/")
 MANUSCRIPT = [f"{_render.MANUSCRIPT_DIR}/{name}" for name in _render.OUTPUTS]
 PUBLISHED = [f"{_publish.PUBLISH_DIR}/{name}" for name in _render.OUTPUTS]  # make publish (rule publish)
 
@@ -109,7 +124,8 @@ def notebook_chain(prefix, build, cfg):
                 mem_mb=2000,
                 runtime=30,
             shell:
-                "{PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q}"
+                # exec: Snakemake is the job's parent, so the job dies with it (helpers.lifetime)
+                "exec {PY} -m helpers execute {input.notebook} {output.notebook} --params-json {params.values:q}"
                 " --log {log} --failed-dir {params.failed} --invalidates {params.finals}"
 
     rule:

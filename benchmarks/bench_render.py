@@ -1,14 +1,18 @@
 """Where the manuscript's render time goes (``make bench-render``; a benchmark, never part of ``make test``).
 
-Runs in a copy of the project (sources + the current build folder, so ``make report`` must have run) and measures,
-wall time and CPU time (user + system of Quarto and its children, which does not grow when other jobs share the
-machine):
+Runs in a copy of the project (sources + the current build folder, so ``make report`` must have run; ``.venv`` is
+linked into the copy, since Quarto's resource globs walk it) and measures CPU time (user + system of Quarto and its
+children, which does not grow when other jobs share the machine) against a floor measured in the same run, and
+wall time:
 
-1. ``quarto render``: every format (HTML, Word, JATS, MECA), with the time at which each stage starts, read from
-   Quarto's own progress lines;
-2. ``quarto render index.qmd --to html``: the HTML article alone;
-3. ``quarto preview``: the time from saving a prose edit of index.qmd to the re-rendered HTML, with Quarto's
-   preview server already running (the authors' loop of ``make preview``).
+0. the floor: ``quarto render`` of a one-line .qmd to HTML, in a folder of its own;
+1. ``quarto render``: every format (HTML, Word, JATS, MECA; profile ``full``), with the time at which each stage
+   starts, read from Quarto's own progress lines;
+2. ``quarto render index.qmd --to html --profile preview``: what one preview re-render does;
+3. ``quarto preview --profile preview --no-clean`` (``make preview``): from saving a prose edit of index.qmd to the
+   re-rendered page served by the preview server, polling the page: the HTTP codes seen meanwhile are counted (the
+   old page must stay served: no 404);
+4. ``mbpm run`` with nothing to do (the no-op path of ``make report``), in the project itself.
 
 Writes a Markdown table (``--out``) and prints it.
 """
@@ -43,6 +47,8 @@ def project_copy(dest: Path) -> Path:
         target = dest / "build" / part
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
+    if (ROOT / ".venv").is_dir():
+        (dest / ".venv").symlink_to(ROOT / ".venv")
     return dest
 
 
@@ -89,17 +95,28 @@ def tree_cpu(proc) -> float:
     return total
 
 
-def preview_edit(exe: str, project: Path, edits: int = 3) -> list[tuple[float, float]]:
-    """(wall s, CPU s) from saving an edit of index.qmd to the re-rendered _manuscript/index.html, with quarto
-    preview running."""
+def preview_edit(exe: str, project: Path, edits: int = 3) -> list[tuple[float, float, dict[int, int]]]:
+    """(wall s, CPU s, {HTTP code: count}) from saving an edit of index.qmd to the re-rendered page served by
+    ``quarto preview`` (as ``make preview`` runs it), polling the page meanwhile."""
+    import urllib.error
+    import urllib.request
+
     import psutil
 
-    out = project / "_manuscript" / "index.html"
+    port = free_port()
     log = open(project / "preview.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([exe, "preview", "index.qmd", "--to", "html", "--no-browser", "--port", str(free_port())],
-                            cwd=project, stdout=log, stderr=subprocess.STDOUT)
-    times = []
+    proc = subprocess.Popen([exe, "preview", "index.qmd", "--to", "html", "--profile", "preview", "--no-clean",
+                             "--no-browser", "--port", str(port)], cwd=project, stdout=log, stderr=subprocess.STDOUT)
+    results = []
     ps = psutil.Process(proc.pid)
+
+    def page() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as r:
+                return r.status, r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as err:
+            return err.code, ""
+
     try:
         deadline = time.time() + 300
         while "Watching files for changes" not in (project / "preview.log").read_text() and time.time() < deadline:
@@ -107,22 +124,22 @@ def preview_edit(exe: str, project: Path, edits: int = 3) -> list[tuple[float, f
         qmd = project / "index.qmd"
         text = qmd.read_text(encoding="utf-8")
         for i in range(edits):
-            stamp = out.stat().st_mtime_ns if out.exists() else 0
             qmd.write_text(text.replace("Chronic pain, pain that persists",
                                         f"Chronic pain (edit {i}), pain that persists"), encoding="utf-8")
-            t0, c0 = time.perf_counter(), tree_cpu(ps)
-            while (not out.exists() or out.stat().st_mtime_ns == stamp) and time.perf_counter() - t0 < 120:
-                time.sleep(0.05)
-            # the file is written once the render is complete; wait for its content to carry the edit
-            while f"edit {i}" not in out.read_text(encoding="utf-8", errors="replace") and time.perf_counter() - t0 < 120:
-                time.sleep(0.05)
-            times.append((time.perf_counter() - t0, tree_cpu(ps) - c0))
+            t0, c0, codes = time.perf_counter(), tree_cpu(ps), {}
+            while time.perf_counter() - t0 < 300:
+                code, body = page()
+                codes[code] = codes.get(code, 0) + 1
+                if f"edit {i}" in body:
+                    break
+                time.sleep(0.2)
+            results.append((time.perf_counter() - t0, tree_cpu(ps) - c0, codes))
             time.sleep(1)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
-    return times
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,18 +155,33 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
+        one = Path(tmp) / "floor"
+        one.mkdir()
+        (one / "one.qmd").write_text("Hello.\n", encoding="utf-8")
+        floors = [timed([exe, "render", "one.qmd", "--to", "html"], one)[:2] for _ in range(args.repeat)]
+        floor = min(c for _, c in floors)
+        for i, (wall, cpu) in enumerate(floors):
+            rows.append((f"floor: one-line .qmd to HTML (run {i + 1})", wall, cpu, ""))
         project = project_copy(Path(tmp) / "project")
         for i in range(args.repeat):
             wall, cpu, stages = timed([exe, "render"], project)
             rows.append((f"`quarto render`, every format (run {i + 1})", wall, cpu,
                          "; ".join(f"{s} at {t:.1f} s" for t, s in stages)))
         for i in range(args.repeat):
-            wall, cpu, _ = timed([exe, "render", "index.qmd", "--to", "html"], project)
-            rows.append((f"`quarto render index.qmd --to html` (run {i + 1})", wall, cpu, ""))
+            wall, cpu, _ = timed([exe, "render", "index.qmd", "--to", "html", "--profile", "preview"], project)
+            rows.append((f"`quarto render index.qmd --to html --profile preview` (run {i + 1})", wall, cpu, ""))
         edits = preview_edit(exe, project)
-        rows.append(("`quarto preview`: prose edit saved -> HTML re-rendered (slowest of 3)",
-                     max(w for w, _ in edits), max(c for _, c in edits),
-                     "each edit, wall / CPU: " + ", ".join(f"{w:.1f} / {c:.1f} s" for w, c in edits)))
+        rows.append(("`make preview` running: prose edit saved -> page served (slowest of 3)",
+                     max(w for w, _, _ in edits), max(c for _, c, _ in edits),
+                     "each edit, wall / CPU / HTTP codes while polling: " + ", ".join(
+                         f"{w:.1f} / {c:.1f} s / {codes}" for w, c, codes in edits)))
+    mbpm = str(Path(sys.executable).parent / "mbpm")
+    subprocess.run([mbpm, "run", "--", "report"], cwd=ROOT, capture_output=True, check=True)  # up to date first
+    for i in range(args.repeat):
+        wall, cpu, _ = timed([mbpm, "run", "--", "report"], ROOT)
+        rows.append((f"`mbpm run -- report`, nothing changed (run {i + 1})", wall, cpu, "no-op path of make report"))
+    rows = [(what, wall, cpu, f"{cpu / floor:.1f}x floor" + (f"; {stages}" if stages else ""))
+            for what, wall, cpu, stages in rows]
     lines = [f"Quarto {render.quarto_version(exe)} at {exe}; {os.cpu_count()} cores; load average (1 min) "
              f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end", "", "| what | wall (s) | CPU (s) | stages |", "|---|---:|---:|---|"]
     for what, wall, cpu, stages in rows:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -322,7 +323,8 @@ def test_snapshot_keeps_what_the_report_compares(builds):
     diff.snapshot(old, new)
     assert sorted(p.name for p in new.iterdir()) == ["_manuscript", "figures", "results.json", "results_keys.csv",
                                                      "snapshot.json", "tables"]
-    assert diff.locate(new).label.startswith(f"{new} (snapshot of {old}, results of ")
+    assert re.match(rf"^{re.escape(str(new))} \(your snapshot \(make snapshot\), made \d{{4}}-\d\d-\d\d \d\d:\d\d UTC: "
+                    rf"{re.escape(str(old))} with results of ", diff.locate(new).label)
     assert report_of(old, new).empty
     diff.snapshot(old, new)  # replaces an earlier snapshot
     assert report_of(old, new).empty
@@ -339,6 +341,57 @@ def test_rotate_keeps_the_build_before_the_last_change(tmp_path):
     assert json.loads((last / "results.json").read_text()) == {"a.x": 2.0}
     assert diff.rotate(build, last, previous) == "unchanged"
     assert json.loads((previous / "results.json").read_text()) == {"a.x": 1.0}
+
+
+def test_the_authors_snapshot_survives_report_rotations_and_diff_shows_every_change_since(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """The audit's sequence: `make snapshot`, a prose edit, `make report` (rotates), a data fix, `make report`
+    (rotates again): `make diff` still compares with the author's snapshot, says so, and shows both changes."""
+    from helpers.__main__ import main
+
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    (project / "config" / "params.yaml").write_text("build_dir: build\nfigures_dir: build/figures\n")
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(project))
+    monkeypatch.chdir(project)
+    build = project / "build"
+    make_build(build, article=False)
+    article = project / "_manuscript" / "index.html"  # the project's rendered article
+    article.parent.mkdir()
+
+    def render(text):  # what `make report` does after the pipeline: the article is newer than results.json
+        article.write_text(text)
+        later = (build / "results.json").stat().st_mtime + 1
+        os.utime(article, (later, later))
+
+    render(ARTICLE.format(date="2026-12-01", sig="significant", p="0.015", rose="rose"))
+    diff.rotate(build)  # the first `make report`
+    assert main(["snapshot"]) == 0
+    assert "until you run `make snapshot` again" in capsys.readouterr().out
+    # a prose edit, then `make report` (the article re-rendered; its rotation keeps the build before in build/previous)
+    render(article.read_text().replace("In total, 65 adults took part.", "Sixty-five adults took part."))
+    assert diff.rotate(build) == "rotated"
+    # a data fix (one BDI-II value), then `make report`
+    results = json.loads((build / "results.json").read_text())
+    (build / "results.json").write_text(json.dumps({**results, "t1.bdi_total.cp_mean": 13.9}))
+    render(article.read_text())
+    assert diff.rotate(build) == "rotated"
+    assert json.loads((project / "build/snapshot/results.json").read_text())["t1.bdi_total.cp_mean"] == 13.7
+    assert main(["diff", "--no-render", "--no-supplementary"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"^Base: build/snapshot \(your snapshot \(make snapshot\), made \d{4}-\d\d-\d\d \d\d:\d\d UTC: "
+                     r"build with results of .*\(the default BASE; BASE= chooses another\)$", printed, re.M), printed
+    assert "| `t1.bdi_total.cp_mean` | 13.7 | 13.9 |" in printed  # the data fix
+    assert re.search(r"- old: \*\*In total, 65\*\* adults took part\.\n  - new: \*\*Sixty-five\*\* adults took part\.",
+                     printed), printed  # the prose edit
+    # the automatic slot holds only the build before the data fix; BASE= and NEW= choose any two builds
+    assert main(["diff", "--base", "build/previous", "--new", "build", "--no-render", "--no-supplementary"]) == 0
+    printed = capsys.readouterr().out
+    assert "Base: build/previous (kept automatically by make report, made " in printed
+    assert "Sixty-five" not in printed and "| `t1.bdi_total.cp_mean` | 13.7 | 13.9 |" in printed
+    assert main(["diff", "--base", "build/previous", "--new", "build/snapshot", "--no-render",
+                 "--no-supplementary"]) == 0
+    assert "**Sixty-five** adults took part." in capsys.readouterr().out
 
 
 def test_command_line_writes_html_markdown_and_json(builds, capsys):

@@ -81,7 +81,7 @@ def revision(built_project, tmp_path_factory):
     run(project, "-m", "helpers", "snapshot")
     edit = edit_one_bdi_item(project)
     build(project)
-    run(project, "-m", "helpers", "diff", "--no-supplementary", "--cores", "2")  # default BASE: build/previous
+    run(project, "-m", "helpers", "diff", "--no-supplementary", "--cores", "2")  # default BASE: build/snapshot
     changes = json.loads((project / "build" / "diff" / "changes.json").read_text())
     return project, old, edit, changes
 
@@ -172,7 +172,7 @@ def test_git_ref_of_the_submitted_sources(revision):
     assert [k["key"] for k in head["keys"]] == [k["key"] for k in changes["keys"]]
     assert head["cells"] == changes["cells"]
     (scratch,) = (project / "build" / ".diff-base").iterdir()
-    run(project, "-m", "helpers", "diff", "--base", "build/previous", "--new", str(scratch / "build"), "--no-render",
+    run(project, "-m", "helpers", "diff", "--base", "build/snapshot", "--new", str(scratch / "build"), "--no-render",
         "--no-supplementary", "--out", "build/diff-same")
     same = json.loads((project / "build" / "diff-same" / "changes.json").read_text())
     assert same["empty"] is True, same

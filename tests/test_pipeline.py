@@ -162,7 +162,8 @@ def test_schema_choices_are_the_ones_the_helpers_accept():
 
 def test_one_off_override_gets_its_own_build_folder(config):
     assert pipeline.effective_build_dir(config, {}) == "build"
-    assert pipeline.effective_build_dir(config, {"raw_dir": "/data/x"}) == "build"  # a location, not an analysis
+    # other raw data is another study: its own folder too
+    assert pipeline.effective_build_dir(config, {"raw_dir": "/data/x"}) == "build/overrides/raw_dir-_data_x"
     assert pipeline.effective_build_dir(config, {"lod_rule": "lod", "seed": 3}) == "build/overrides/lod_rule-lod__seed-3"
     assert pipeline.effective_build_dir({**config, "build_dir": "b"}, {"build_dir": "b", "seed": 3}) == "b"
 
@@ -192,6 +193,17 @@ def test_snakemake_builds_a_one_off_override_in_its_own_folder(tmp_path):
     outputs = re.findall(r"^\s+output: (.*)$", text, re.M)
     assert outputs and all(o.startswith("build/overrides/lod_rule-lod/") for line in outputs for o in line.split(", "))
     assert "build/overrides/lod_rule-lod/figures/fig1_flow.svg" in text  # figures inside the folder too
+
+
+def test_snakemake_builds_a_raw_dir_override_and_an_explicit_build_dir_away_from_the_default_build():
+    for args, folder in ((["raw_dir=data/other_export"], "build/overrides/raw_dir-data_other_export"),
+                         (["build_dir=build/mine", "correction=holm"], "build/mine")):
+        out = _dry_run("--config", *args, "--", "report")
+        text = out.stdout + out.stderr
+        assert out.returncode == 0, text[-3000:]
+        assert f"building into {folder}/, figures into {folder}/figures/" in text
+        outputs = [o for line in re.findall(r"^\s+output: (.*)$", text, re.M) for o in line.split(", ")]
+        assert outputs and all(o.startswith(f"{folder}/") for o in outputs), outputs  # no _manuscript/, no figures/
 
 
 # --- executed notebooks: no run-dependent noise ---------------------------------------------------------------------
@@ -250,18 +262,66 @@ def test_license_and_citation_agree_with_pyproject():
     assert "../shared" not in (ROOT / "CONTRIBUTING.md").read_text()  # self-contained
 
 
-def test_results_fragment_records_who_wrote_it_and_hand_runs_are_discarded(tmp_path, monkeypatch):
+def test_a_hand_run_reads_the_default_build_and_writes_only_into_scratch(tmp_path, monkeypatch, capsys):
+    """A notebook run by hand (JupyterLab, nbconvert, bare papermill) keeps its parameters cell's build_dir="build":
+    it reads the default build, but every write (results fragment, table, data, figure) lands in build/scratch/,
+    never where the article embeds from. A pipeline job writes where it is told."""
+    import pandas as pd
+
+    from helpers import figures, io, tables
+
     monkeypatch.setenv("MBPM_PROJECT_ROOT", str(tmp_path))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "params.yaml").write_text("build_dir: build\nfigures_dir: figures\n")
     monkeypatch.delenv(pipeline.PIPELINE_JOB_ENV, raising=False)
+    frame = pd.DataFrame({"a": [1, 2]})
+    io.write_table(frame, tmp_path / "build" / "data" / "scores.parquet")  # absolute paths are redirected too
+    assert io.read_table("build/scratch/data/scores.parquet").equals(frame)
     hand = Results("03_baseline", "build")
     hand.add("t1.x", 1, "x")
-    assert hand.save() == Path("build/results/03_baseline.json")  # project-relative: no machine path shown
+    assert hand.save() == Path("build/scratch/results/03_baseline.json")  # project-relative: no machine path shown
+    tables.save_table(frame.astype(str), "tbl-x", "build")
+    fig = figures.plt.figure()
+    figures.save_figure(fig, "fig_x", "figures")
+    figures.plt.close(fig)
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and "config" not in p.parts)
+    assert written == ["build/scratch/data/scores.parquet", "build/scratch/figures/fig_x.png",
+                       "build/scratch/figures/fig_x.svg", "build/scratch/results/03_baseline.json",
+                       "build/scratch/tables/tbl-x.md", "build/scratch/tables/tbl-x.parquet"]
+    assert capsys.readouterr().err.count("Not a pipeline run: outputs go to build/scratch/") == 1
+    # an explicit other folder is written as given
+    io.write_table(frame, "build/mine/data/scores.parquet")
+    assert (tmp_path / "build" / "mine" / "data" / "scores.parquet").is_file()
+
     monkeypatch.setenv(pipeline.PIPELINE_JOB_ENV, "04_trial_rmanova")
     job = Results("04_trial_rmanova", "build")
     job.add("rm.x", 2, "x")
-    job.save()
-    origins = {p.stem: json.loads(p.read_text())["written_by"] for p in (tmp_path / "build" / "results").iterdir()}
-    assert origins == {"03_baseline": "hand run", "04_trial_rmanova": "pipeline"}
+    assert job.save() == Path("build/results/04_trial_rmanova.json")
+    assert json.loads((tmp_path / "build/results/04_trial_rmanova.json").read_text())["written_by"] == "pipeline"
+    assert json.loads((tmp_path / "build/scratch/results/03_baseline.json").read_text())["written_by"] == "hand run"
+
+
+def test_a_notebook_given_another_build_folder_names_the_upstream_notebook_to_run_into_it(tmp_path, monkeypatch):
+    from helpers import io
+
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(tmp_path))
+    with pytest.raises(FileNotFoundError) as err:
+        io.read_table("build/holm_batch/data/scores.parquet")
+    assert str(err.value) == (
+        "build/holm_batch/data/scores.parquet does not exist: run 02_scoring into build/holm_batch first (papermill "
+        "notebooks/02_scoring.ipynb build/holm_batch/notebooks/02_scoring.ipynb -p build_dir build/holm_batch), or "
+        "use the default build (make report)")
+    with pytest.raises(FileNotFoundError, match=r"^build/x/data/roster.parquet does not exist: run 01_ingest into "):
+        io.read_table("build/x/data/roster.parquet")
+
+
+def test_fragments_of_hand_runs_found_in_a_build_are_discarded(tmp_path, monkeypatch):
+    """The safety net for a fragment a hand run wrote into build/ before hand runs went to build/scratch/."""
+    monkeypatch.setenv("MBPM_PROJECT_ROOT", str(tmp_path))
+    (tmp_path / "build" / "results").mkdir(parents=True)
+    for nb, origin in (("03_baseline", "hand run"), ("04_trial_rmanova", "pipeline")):
+        doc = {"notebook": nb, "values": {}, "descriptions": {}, "written_by": origin}
+        (tmp_path / "build" / "results" / f"{nb}.json").write_text(json.dumps(doc))
     (tmp_path / "build" / "notebooks").mkdir()
     (tmp_path / "build" / "notebooks" / "03_baseline.ipynb").write_text("{}")
     (tmp_path / "build" / "results.json").write_text("{}")

@@ -521,6 +521,81 @@ def test_failed_run_sticks_and_a_killed_run_recovers(stub_project, tmp_path):
     assert _build_bytes(project) == reference
 
 
+@pytest.mark.notebooks
+def test_sigkill_of_mbpm_run_takes_snakemake_jobs_and_kernels_with_it(stub_project, tmp_path):
+    """`kill -9` of the `mbpm run` process itself (a closed terminal, an OOM kill) while 02_scoring runs: Snakemake,
+    the notebook job (papermill) and its Jupyter kernel all end, so the next run is not refused, starts at once and
+    finishes byte-identical to a clean run in another folder."""
+    import psutil
+
+    clean = tmp_path / "clean"
+    shutil.copytree(stub_project, clean)
+    assert _mbpm_run(clean).returncode == 0
+    reference = _build_bytes(clean)
+
+    project = stub_project
+    block, started = project / "block-02_scoring", project / "started-02_scoring"
+    block.touch()
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
+    proc = subprocess.Popen([sys.executable, "-m", "helpers", "run", "--cores", "2"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    descendants: list = []
+    try:
+        deadline = time.monotonic() + 600
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert started.exists(), "02_scoring never started"
+        # the kernel wrote the marker: the whole chain exists now
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+        commands = [" ".join(p.cmdline()) for p in descendants]
+        assert any("snakemake" in c for c in commands), commands
+        assert any("helpers execute notebooks/02_scoring.ipynb" in c for c in commands), commands
+        assert any("ipykernel" in c for c in commands), commands
+        proc.kill()  # SIGKILL to `mbpm run` alone: no handler runs, nothing is forwarded
+        proc.wait()
+        # each level is signalled by the kernel when its parent dies; the Jupyter kernel polls its parent every second
+        gone, alive = psutil.wait_procs(descendants, timeout=60)
+        assert not alive, [" ".join(p.cmdline()) for p in alive]
+    finally:
+        for p in descendants:
+            if p.is_running():
+                p.kill()
+    block.unlink()
+    run = _mbpm_run(project)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "another run is in progress" not in run.stderr
+    assert _build_bytes(project) == reference
+
+
+@pytest.mark.notebooks
+def test_an_override_raw_dir_included_leaves_the_default_build_untouched_and_says_where_it_wrote(stub_project):
+    """`make report SNAKEMAKE_ARGS="--config raw_dir=..."` (another study's export) and `--config seed=...`: each
+    builds into its own folder; build/ and figures/ stay byte-identical (not even rewritten), nothing is rotated, and
+    the "Outputs:" block lists the override's folder, not the default build."""
+    project = stub_project
+    first = _mbpm_run(project, "--outputs", "--rotate-snapshot")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert f"Outputs (build/):\n  executed notebooks   {project}/build/notebooks" in first.stdout
+    assert f"  figures (SVG + PNG)  {project}/figures" in first.stdout
+    default = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in [*(project / "build").rglob("*"),
+               *(project / "figures").rglob("*")] if p.is_file()}
+    shutil.copytree(project / "data" / "raw", project / "data" / "other_export")
+    for setting, folder in (("raw_dir=data/other_export", "build/overrides/raw_dir-data_other_export"),
+                            ("seed=3", "build/overrides/seed-3")):
+        run = _mbpm_run(project, "--outputs", "--rotate-snapshot", "--config", setting)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert f"building into {folder}/, figures into {folder}/figures/" in run.stderr
+        assert (project / folder / "results.json").is_file() and (project / folder / "figures" / "fig1_flow.png").is_file()
+        outputs = run.stdout[run.stdout.index("Outputs"):]
+        assert outputs.startswith(f"Outputs ({folder}/):"), run.stdout
+        listed = re.findall(r"^  .{20} (\S+)", outputs, re.M)
+        assert listed and all(p.startswith(f"{project}/{folder}") for p in listed), listed
+        assert "snapshot:" not in run.stdout  # the automatic base of `make diff` is the default build's
+        now = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in default}
+        assert now == default
+        assert not [p for p in (project / "figures").rglob("*") if p.is_file() and p not in default]
+
+
 def test_second_concurrent_run_is_refused_without_advice_to_unlock(stub_project):
     from helpers import runner
 

@@ -47,8 +47,10 @@ import yaml
 
 from helpers.paths import project_path, project_root
 
-SNAPSHOT_DIR = "build/previous"  # the previous build, kept by `mbpm snapshot` (`make snapshot`)
+SNAPSHOT_DIR = "build/snapshot"  # the author's snapshot (`make snapshot`): kept until the author takes another
+AUTO_DIR = "build/previous"  # the build before the last change, kept automatically by `make report` (rotation)
 LAST_DIR = "build/.last"  # the latest build, kept by `mbpm snapshot --rotate` to tell whether the next one changed
+KINDS = {"author": "your snapshot (make snapshot)", "auto": "kept automatically by make report"}
 SNAPSHOT_INFO = "snapshot.json"  # what a snapshot kept: the build, when its results were written, the commit
 SCRATCH_DIR = "build/.diff-base"  # git refs are built here, one folder per commit
 REPORT_DIR = "diff"  # inside the new build: <new build>/diff/index.html, report.md, changes.json
@@ -126,8 +128,10 @@ def locate(folder: str | Path, label: str | None = None) -> Build:
         )
     if label is None and (folder / SNAPSHOT_INFO).is_file():
         about = json.loads((folder / SNAPSHOT_INFO).read_text(encoding="utf-8"))
-        label = f"{_shown(folder)} (snapshot of {about.get('build')}, results of {about.get('results_written')}, " \
-                f"commit {about.get('commit')})"
+        kind = KINDS.get(about.get("kind"), "snapshot")
+        made = f", made {about['made']}" if about.get("made") else ""
+        label = f"{_shown(folder)} ({kind}{made}: {about.get('build')} with results of " \
+                f"{about.get('results_written')}, commit {about.get('commit')})"
     build = Build(label or _shown(folder), folder)
     project = _project_of(folder)
     figures = [folder / "figures"]
@@ -863,9 +867,11 @@ def write_report(report: Report, out_dir: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------------------------
 # builds to compare: snapshots, git refs, rendered articles
 # --------------------------------------------------------------------------------------------------------------
-def snapshot(build_dir: str | Path = "build", dest: str | Path = SNAPSHOT_DIR) -> Path:
+def snapshot(build_dir: str | Path = "build", dest: str | Path = SNAPSHOT_DIR, kind: str = "author") -> Path:
     """Keep the current build as the default BASE of the next diff: results, key table, tables, figures (PNG) and
-    the rendered article are copied into ``dest`` (replacing what was there). Returns ``dest``."""
+    the rendered article are copied into ``dest`` (replacing what was there), with a record of what it is
+    (``kind``: "author" for `make snapshot`, "auto" for the rotation), when it was made, and from which commit.
+    Returns ``dest``."""
     build = locate(build_dir)
     dest = project_path(dest)
     if dest.exists():
@@ -889,7 +895,9 @@ def snapshot(build_dir: str | Path = "build", dest: str | Path = SNAPSHOT_DIR) -
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=project_root(), capture_output=True,
                             text=True).stdout.strip()
     when = dt.datetime.fromtimestamp(build.results.stat().st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    about = {"build": build.label, "results_written": when, "commit": commit or "unknown"}
+    made = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    about = {"build": build.label, "results_written": when, "commit": commit or "unknown", "kind": kind,
+             "made": made}
     (dest / SNAPSHOT_INFO).write_text(json.dumps(about, indent=1) + "\n", encoding="utf-8")
     return dest
 
@@ -944,7 +952,8 @@ def build_ref(ref: str, *, cores: str = "all", render: bool = True, root: Path |
     root = root or project_root()
     sha = _git("rev-parse", "--verify", f"{ref}^{{commit}}", cwd=root)
     scratch = root / SCRATCH_DIR / sha[:12]
-    label = f"git {ref} ({sha[:12]})"
+    when = _git("log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%d %H:%M UTC", sha, cwd=root)
+    label = f"git {ref} ({sha[:12]}, committed {when})"
     if not (scratch / "build" / "results.json").is_file():
         if scratch.exists():
             shutil.rmtree(scratch)
@@ -994,19 +1003,24 @@ def resolve(spec: str, *, render: bool = True, cores: str = "all", role: str = "
 
 
 def default_base(variant: str | None) -> str:
-    """BASE when none is given: the default build when comparing a variant, else the kept previous build
-    (``build/previous``, see :func:`snapshot`), else the last commit (``HEAD``)."""
+    """BASE when none is given: the default build when comparing a variant; else the author's snapshot
+    (``build/snapshot``, `make snapshot`), else the build before the last change (``build/previous``, kept by
+    `make report`), else the last commit (``HEAD``)."""
     if variant:
         return "build"
-    return SNAPSHOT_DIR if project_path(SNAPSHOT_DIR).is_dir() else "HEAD"
+    for folder in (SNAPSHOT_DIR, AUTO_DIR):
+        if (project_path(folder) / "results.json").is_file():
+            return folder
+    return "HEAD"
 
 
 def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mbpm diff", description=__doc__.splitlines()[0])
-    parser.add_argument("--base", default=None, help="build folder or git ref (default: build/previous, else HEAD; "
-                                                     "with --variant: build)")
-    parser.add_argument("--new", default="build", help="build folder of the revision (default: build)")
-    parser.add_argument("--variant", default=None, help="compare with build/variants/<VARIANT> as the revision")
+    parser.add_argument("--base", default=None, help="build folder or git ref (default: build/snapshot, else "
+                        "build/previous, else HEAD; with --variant: build)")
+    parser.add_argument("--new", default="build", help="build folder or git ref of the revision (default: build; "
+                        "e.g. build/overrides/correction-holm)")
+    parser.add_argument("--variant", default=None, help="compare with <NEW>/variants/<VARIANT> as the revision")
     parser.add_argument("--out", default=None, help="report folder (default: <new build>/diff)")
     parser.add_argument("--alpha", type=float, default=None, help="significance level for the flags "
                                                                   "(default: the new build's alpha parameter)")
@@ -1024,6 +1038,8 @@ def cli(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"diff: {exc}", file=sys.stderr)
         return 2
+    print(f"Base: {base.label}{'' if args.base else ' (the default BASE; BASE= chooses another)'}")
+    print(f"New:  {new.label}")
     out = project_path(args.out) if args.out else new.folder / REPORT_DIR
     clear_report(out)
     report = compare(base, new, args.alpha, out_dir=out)
@@ -1046,41 +1062,52 @@ def main_build() -> Path:
     return project_path((config or {}).get("build_dir", "build")).resolve()
 
 
-def rotate(build_dir: str | Path = "build", last: str | Path = LAST_DIR, previous: str | Path = SNAPSHOT_DIR) -> str:
-    """After a build, keep the build before the last change as ``previous`` (what a build step calls, so that
+def rotate(build_dir: str | Path = "build", last: str | Path = LAST_DIR, previous: str | Path = AUTO_DIR) -> str:
+    """After a build, keep the build before the last change as ``previous`` (what `make report` calls, so that
     ``make diff`` needs no preparation): the build is kept in ``last``; when it differs from what ``last`` held
     (any results key, printed table cell, figure or article sentence), that older build becomes ``previous``.
+    The author's snapshot (``build/snapshot``) is another slot: rotation never touches it.
     Returns "first", "unchanged" or "rotated"."""
     last_path, previous_path = project_path(last), project_path(previous)
     if not (last_path / "results.json").is_file():
-        snapshot(build_dir, last_path)
+        snapshot(build_dir, last_path, kind="auto")
         return "first"
     if compare(locate(last_path), locate(build_dir)).empty:
         return "unchanged"
     if previous_path.exists():
         shutil.rmtree(previous_path)
     last_path.rename(previous_path)
-    snapshot(build_dir, last_path)
+    snapshot(build_dir, last_path, kind="auto")
     return "rotated"
+
+
+def rotate_message(outcome: str, previous: str = AUTO_DIR) -> str:
+    """The line `make report` prints after :func:`rotate`."""
+    return {"first": f"snapshot: first build kept in {LAST_DIR}",
+            "unchanged": "snapshot: the build did not change; nothing rotated",
+            "rotated": f"snapshot: the build changed; the one before is now {previous} (the BASE of `make diff` when "
+                       f"there is no {SNAPSHOT_DIR} of yours)"}[outcome]
 
 
 def snapshot_cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mbpm snapshot",
                                      description="keep the current build as the default BASE of `make diff`")
     parser.add_argument("--build", default="build")
-    parser.add_argument("--to", default=SNAPSHOT_DIR)
+    parser.add_argument("--to", default=None, help=f"where (default {SNAPSHOT_DIR}; with --rotate {AUTO_DIR})")
     parser.add_argument("--rotate", action="store_true", help=f"after a build: keep it in {LAST_DIR}; when it "
-                        f"changed, the build before the change becomes {SNAPSHOT_DIR} (see helpers.diff.rotate)")
+                        f"changed, the build before the change becomes {AUTO_DIR} (see helpers.diff.rotate); "
+                        f"{SNAPSHOT_DIR} is never touched")
     args = parser.parse_args(argv)
     if args.rotate:
-        outcome = rotate(args.build, previous=args.to)
-        print({"first": f"snapshot: first build kept in {LAST_DIR}",
-               "unchanged": "snapshot: the build did not change; nothing rotated",
-               "rotated": f"snapshot: the build changed; the one before is now {args.to} (the default BASE of "
-                          "`make diff`)"}[outcome])
+        previous = args.to or AUTO_DIR
+        print(rotate_message(rotate(args.build, previous=previous), previous))
         return 0
-    dest = snapshot(args.build, args.to)
-    print(f"snapshot: {_shown(project_path(args.build))} kept in {_shown(dest)} (the default BASE of `make diff`)")
+    to = project_path(args.to or SNAPSHOT_DIR)
+    replaced = f" (replacing the one made {json.loads((to / SNAPSHOT_INFO).read_text())['made']})" \
+        if (to / SNAPSHOT_INFO).is_file() and "made" in json.loads((to / SNAPSHOT_INFO).read_text()) else ""
+    dest = snapshot(args.build, to)
+    print(f"snapshot: {_shown(project_path(args.build))} kept in {_shown(dest)}{replaced}: the default BASE of "
+          "`make diff` until you run `make snapshot` again (`make report` never replaces it)")
     return 0
 
 

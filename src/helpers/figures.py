@@ -95,7 +95,7 @@ def figure_size(width_mm: float, height_mm: float) -> tuple[float, float]:
 
 def save_figure(fig: plt.Figure, name: str, figures_dir: str | Path = "figures") -> dict[str, Path]:
     """Write ``fig`` as ``<name>.svg`` and ``<name>.png`` (300 dpi) into ``figures_dir``; byte-stable across runs."""
-    out = io.project_path(figures_dir)
+    out = io.output_path(figures_dir)  # outside the pipeline: the scratch folder
     out.mkdir(parents=True, exist_ok=True)
     paths = {"svg": out / f"{name}.svg", "png": out / f"{name}.png"}
     fig.savefig(paths["svg"], format="svg", metadata={"Date": None, "Creator": None})

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from helpers.paths import project_path, project_root  # noqa: F401  (re-exported for notebooks)
+from helpers.paths import PIPELINE_JOB_ENV, output_path, project_path, project_root  # noqa: F401  (re-exported)
 
 KEY_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 
@@ -26,16 +26,44 @@ def load_params(path: str | Path = "config/params.yaml", overrides: dict | None 
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` as parquet (deterministic: no pandas index metadata noise, fixed compression)."""
-    path = project_path(path)
+    """Write ``df`` as parquet (deterministic: no pandas index metadata noise, fixed compression). Outside the
+    pipeline, a path in the default build goes to the scratch folder (:func:`helpers.paths.output_path`)."""
+    path = output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_parquet(path, index=False, compression="zstd")
     return path
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a parquet table written by :func:`write_table`."""
-    return pd.read_parquet(project_path(path))
+    """Read a parquet table written by :func:`write_table`; a missing one stops with one line naming the notebook
+    that writes it into that build folder."""
+    path = project_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(missing_upstream(path))
+    return pd.read_parquet(path)
+
+
+# Which notebook writes each file a notebook reads from its build folder (the build layout in CONTRIBUTING.md).
+WRITTEN_BY = {"data/scores.parquet": "02_scoring", "data/": "01_ingest", "results/": None}
+
+
+def missing_upstream(path: str | Path) -> str:
+    """One line for an upstream file that is not in the build folder a notebook was given (``-p build_dir X``):
+    which notebook to run into that folder first."""
+    path = project_path(path)
+    build, rel = path.parent.parent, f"{path.parent.name}/{path.name}"
+    notebook = next((nb for prefix, nb in WRITTEN_BY.items() if rel.startswith(prefix)), None)
+    if rel.startswith("results/"):
+        notebook = path.stem
+    try:
+        shown = path.relative_to(project_root())
+        build = build.relative_to(project_root())
+    except ValueError:
+        shown = path
+    if notebook is None:
+        return f"{shown} does not exist"
+    return (f"{shown} does not exist: run {notebook} into {build} first (papermill notebooks/{notebook}.ipynb "
+            f"{build}/notebooks/{notebook}.ipynb -p build_dir {build}), or use the default build (make report)")
 
 
 def _plain(value: Any) -> Any:
@@ -84,7 +112,7 @@ class Results:
 
     @property
     def path(self) -> Path:
-        return self.build_dir / "results" / f"{self.notebook}.json"
+        return output_path(self.build_dir / "results" / f"{self.notebook}.json")
 
     def save(self) -> Path:
         """Write this notebook's fragment: ``{"values": {...}, "descriptions": {...}, "written_by": ...}`` with
@@ -94,17 +122,18 @@ class Results:
         discards a hand run's fragment and re-runs that notebook (helpers.pipeline.discard_hand_runs).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        origin = "pipeline" if os.environ.get("MBPM_PIPELINE_JOB") else "hand run"
+        origin = "pipeline" if os.environ.get(PIPELINE_JOB_ENV) else "hand run"
         doc = {"notebook": self.notebook, "values": self.values, "descriptions": self.descriptions,
                "written_by": origin}
         self.path.write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        if origin == "hand run":
-            print(f"Hand run: {self.notebook}'s results were saved for you to inspect; the pipeline does not use them "
-                  f"(the next `make report` re-runs {self.notebook} with config/params.yaml).")
         try:
-            return self.path.relative_to(project_root())
+            shown = self.path.relative_to(project_root())
         except ValueError:
-            return self.path
+            shown = self.path
+        if origin == "hand run":
+            print(f"Hand run: {self.notebook}'s results were saved in {shown.parent} for you to inspect; the pipeline "
+                  f"does not use them (`make report` runs {self.notebook} with config/params.yaml).")
+        return shown
 
 
 def merge_results(fragments: list[str | Path], out_json: str | Path, out_csv: str | Path) -> dict[str, Any]:

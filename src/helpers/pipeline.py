@@ -8,6 +8,7 @@ imports changes: we read the notebook's ``import helpers...`` statements and fol
 from __future__ import annotations
 
 import ast
+import functools
 import glob
 import json
 import os
@@ -82,6 +83,14 @@ def _data_files(tree: ast.Module, module_file: Path) -> list[Path]:
     return files
 
 
+@functools.cache
+def _module_facts(file: Path, module: str) -> tuple[list[Path], set[str]]:
+    """The data files and helpers modules one module file declares and imports (parsed once per process: the
+    Snakefile asks for every notebook's closure, and the closures share most modules)."""
+    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+    return _data_files(tree, file), _imported_modules(tree, current=module)
+
+
 def helper_closure(modules: set[str]) -> list[Path]:
     """Source files (and declared data files) of ``modules`` and of every helpers module they import, transitively.
 
@@ -102,9 +111,9 @@ def helper_closure(modules: set[str]) -> list[Path]:
         if file is None:
             continue
         files.add(file)
-        tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
-        files.update(_data_files(tree, file))
-        for imported in _imported_modules(tree, current=module):
+        data_files, imports = _module_facts(file, module)
+        files.update(data_files)
+        for imported in imports:
             parts = imported.split(".")
             todo.update(".".join(parts[: i + 1]) for i in range(len(parts)))
     root = project_root()
@@ -349,6 +358,9 @@ def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: 
     import time
 
     global _TERMINAL
+    from helpers import lifetime
+
+    lifetime.die_with_parent(signal.SIGKILL, parent=os.getppid())  # Snakemake killed: this job (and kernel) too
     name = Path(notebook).stem
     output = project_path(output)
     build = _shown(output.parent.parent)
@@ -481,20 +493,30 @@ def failure_block(record: dict, seconds: float | None = None) -> str:
 from helpers.render import QUARTO_MIN, quarto_ok, quarto_version, render  # noqa: E402, F401
 
 
-def summary(build_dir: str | Path = "build") -> str:
-    """Where a reader finds the outputs of a build."""
+def summary(build_dir: str | Path = "build", figures_dir: str | Path | None = None,
+            manuscript: bool = True) -> str:
+    """Where a reader finds the outputs of a build: its folder, its figures, and, for the default build
+    (``manuscript``), the rendered article in ``_manuscript/`` (a one-off override or a variant never renders it)."""
+    from helpers.paths import default_dirs
+
     build = project_path(build_dir)
+    default_build, default_figures = default_dirs()
+    if figures_dir:
+        figures = project_path(figures_dir)
+    else:  # the default build's figures are figures_dir of config/params.yaml; any other build's are inside it
+        figures = default_figures if build.resolve() == default_build else build / "figures"
     lines = [
-        "Outputs:",
+        f"Outputs ({_shown(build)}/):",
         f"  executed notebooks   {build / 'notebooks'}",
         f"  results (numbers)    {build / 'results.json'} (keys described in {build / 'results_keys.csv'})",
+        f"  figures (SVG + PNG)  {figures}",
         f"  supplementary pages  {build / 'supplementary'} (rendered by `make publish` into _publish/)",
     ]
-    manuscript = project_root() / "_manuscript"
+    manuscript_dir = project_root() / "_manuscript"
     for name, label in (("index.html", "manuscript (HTML)"), ("index.docx", "manuscript (Word)"),
                         ("index.xml", "manuscript (JATS)"), ("index-meca.zip", "MECA bundle")):
-        if (manuscript / name).exists():
-            lines.append(f"  {label:<20} {manuscript / name}")
+        if manuscript and (manuscript_dir / name).exists():
+            lines.append(f"  {label:<20} {manuscript_dir / name}")
     return "\n".join(lines)
 
 
@@ -526,8 +548,9 @@ def discard_hand_runs(build: str | Path, notebooks: list[str], also: list[str]) 
 
 # --- configuration ----------------------------------------------------------------------------------------------
 
-# Keys that say where things are, not how the analysis is done: overriding them does not make a one-off build.
-LOCATION_KEYS = ("build_dir", "figures_dir", "raw_dir")
+# Keys that say where outputs go: overriding them does not make a one-off build. (raw_dir is an input: other raw
+# data is another study's build, so a raw_dir override builds into a folder of its own like any analysis key.)
+LOCATION_KEYS = ("build_dir", "figures_dir")
 
 
 class ConfigError(ValueError):

@@ -6,6 +6,9 @@ Snakemake does the work; this wrapper adds what a user of the report needs aroun
   lock is the kernel's, so a killed run (even ``kill -9``) releases it; Snakemake's own lock directory, which a
   killed run leaves behind, is then cleared with ``snakemake --unlock`` only while we hold the flock, i.e. when no
   other run of ours is alive. A second run while one is alive is refused without any advice to ``--unlock``.
+* no orphans: Snakemake is started with ``PR_SET_PDEATHSIG`` (:mod:`helpers.lifetime`), so whatever kills this
+  process (``kill -9`` included) kills Snakemake, whose notebook jobs and their kernels die with it in turn; the
+  lock, held by Snakemake too, is then free for the next run at once.
 * ``--rerun-incomplete``: a job a Ctrl-C or kill interrupted is re-run, instead of blocking every later run.
 * quiet output: no banner, no "Select jobs to execute..."; the notebook jobs print one line when they start and
   one when they end (see :func:`helpers.pipeline.run_job`), so does the manuscript's render
@@ -29,8 +32,9 @@ import sys
 import time
 from pathlib import Path
 
+from helpers import lifetime
 from helpers.config import params_ok
-from helpers.paths import project_root
+from helpers.paths import default_dirs, project_root
 
 LOCK = ".snakemake/mbpm-run.lock"
 QUIET = ["--quiet", "progress", "rules", "host", "reason"]
@@ -76,9 +80,24 @@ def acquire_lock(root: Path, command: str):
 
 
 def busy_message(holder: str) -> str:
+    """What a refused run prints: the live process holding the lock (a PID in ``holder`` that is gone is not named
+    as running: with every process of a run dying with ``mbpm run``, the live one is Snakemake)."""
+    alive = [pid for pid in map(int, re.findall(r"PID (\d+)", holder)) if _alive(pid)]
+    if alive and not _alive(int(re.findall(r"PID (\d+)", holder)[0])):
+        holder = f"PID {alive[0]} (Snakemake of a run whose `mbpm run` has ended)"
     return (f"pipeline: another run is in progress in this project: {holder}.\n"
             "pipeline: this one did nothing. Wait for that run to finish, or stop it (Ctrl-C in its terminal), then "
             "run the command again.")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def clear_stale_snakemake_lock(root: Path) -> bool:
@@ -91,8 +110,18 @@ def clear_stale_snakemake_lock(root: Path) -> bool:
     return True
 
 
-def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None) -> int:
-    """Run Snakemake with ``snakemake_args`` (targets, ``--config``, ...) under the project lock. Returns its code."""
+# The Snakefile's line for a run that builds elsewhere than the default build (an override, `build_dir=`).
+ELSEWHERE = re.compile(r"^pipeline one-off override .*: building into (\S+)/, figures into (\S+)/")
+
+
+def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None, outputs: bool = False,
+        rotate: bool = False) -> int:
+    """Run Snakemake with ``snakemake_args`` (targets, ``--config``, ...) under the project lock. Returns its code.
+
+    After a successful run, ``outputs`` prints where this run's build is (the "Outputs:" block: the override's own
+    folder for a one-off override, with the article only for the default build), and ``rotate`` keeps the default
+    build as the automatic base of ``make diff`` (:func:`helpers.diff.rotate`) -- only when the run built something
+    into the default build (an override or a no-op run rotates nothing)."""
     root = root or project_root()
     if not params_ok(root):  # a broken config/params.yaml: its line and key, before Snakemake's own wording
         return 1
@@ -108,7 +137,7 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
         cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--rerun-incomplete", *QUIET,
                *snakemake_args]
         start = time.monotonic()
-        code, failed, other = _stream(cmd, root, lock)
+        code, failed, other, own = _stream(cmd, root, lock)
         seconds = time.monotonic() - start
     finally:
         lock.close()
@@ -116,10 +145,18 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
         for line in other:
             if not line.startswith("Nothing to be done"):
                 print(line, file=sys.stderr)
-        if any(line.startswith("Nothing to be done") for line in other):
+        nothing = any(line.startswith("Nothing to be done") for line in other)
+        if nothing:
             print(f"pipeline: everything is up to date, nothing re-run ({seconds:.1f} s)", file=sys.stderr)
         else:
             print(f"pipeline finished in {seconds:.1f} s", file=sys.stderr)
+        elsewhere = next((m for m in map(ELSEWHERE.match, own) if m), None)
+        if outputs:
+            _print_outputs(elsewhere)
+        if rotate and not elsewhere and not nothing:
+            from helpers import diff
+
+            print(diff.rotate_message(diff.rotate(diff.main_build())))
         return 0
     if code in (-signal.SIGINT, 130) or _interrupted(other):
         print(f"pipeline interrupted after {seconds:.1f} s: run the same command again to finish (what was running "
@@ -136,14 +173,31 @@ def run(snakemake_args: list[str], cores: str = "all", root: Path | None = None)
     return code or 1
 
 
+def _print_outputs(elsewhere: re.Match | None) -> None:
+    """The "Outputs:" block of this run's build (and the line saying why there is no article, if Quarto is missing)."""
+    from helpers import pipeline, render
+
+    if elsewhere:
+        print(pipeline.summary(elsewhere.group(1), elsewhere.group(2), manuscript=False))
+        return
+    line = render.status_line()
+    if line:
+        print(line)
+    defaults = default_dirs()
+    print(pipeline.summary(defaults[0], defaults[1]))
+
+
 def _interrupted(lines: list[str]) -> bool:
     return any("KeyboardInterrupt" in ln or "Terminating processes on user request" in ln for ln in lines)
 
 
-def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]]:
-    """Run ``cmd``; print our own lines as they come, keep Snakemake's others. Returns (code, failed, others)."""
+def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str], list[str]]:
+    """Run ``cmd``; print our own lines as they come, keep Snakemake's others. Returns (code, failed, others, own)."""
+    me = os.getpid()
+    # Own session: Ctrl-C is forwarded to Snakemake's process group by `forward` below. Dies with us (SIGKILL).
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                            start_new_session=True, pass_fds=(lock.fileno(),))
+                            start_new_session=True, pass_fds=(lock.fileno(),),
+                            preexec_fn=lambda: lifetime.die_with_parent(signal.SIGKILL, parent=me))
     lock.seek(0)
     lock.truncate()
     lock.write(f"PID {os.getpid()} (mbpm run), Snakemake PID {proc.pid}: {' '.join(cmd[3:])[:200]}\n")
@@ -158,12 +212,13 @@ def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]
 
     signals: list[int] = []
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    failed, other, own = [], [], False
+    failed, other, own, mine = [], [], False, []
     try:
         for line in proc.stdout:
             line = line.rstrip("\n")
             if OWN.match(line) or (own and OWN_CONTINUATION.match(line)):
                 own = True
+                mine.append(line)
                 print(line, file=sys.stderr, flush=True)
                 match = re.match(r"^(?:notebook (.+?)|(manuscript) \(Quarto\))\s+FAILED", line)
                 if match:
@@ -184,7 +239,7 @@ def _stream(cmd: list[str], root: Path, lock) -> tuple[int, list[str], list[str]
             pass
     if signals and code != 0:
         other.append("KeyboardInterrupt")  # interrupted: reported as such, not as a failure
-    return code, failed, other
+    return code, failed, other, mine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,5 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                     "Arguments it does not know go to Snakemake, e.g. `mbpm run --config lod_rule=lod` or "
                     "`mbpm run --keep-going -- variants`.")
     parser.add_argument("--cores", default=os.environ.get("CORES", "all"), help="cores Snakemake may use (all)")
+    parser.add_argument("--outputs", action="store_true", help="after a successful run, list where its outputs are")
+    parser.add_argument("--rotate-snapshot", action="store_true",
+                        help="after a run that rebuilt the default build, keep it as the automatic base of `make diff`")
     args, rest = parser.parse_known_args(argv)
-    return run(rest, cores=args.cores)
+    return run(rest, cores=args.cores, outputs=args.outputs, rotate=args.rotate_snapshot)

@@ -95,7 +95,7 @@ def save_table(display: pd.DataFrame, label_: str, build_dir: str = "build", dat
     """Write ``tables/<label>.md`` (display + notes) and ``tables/<label>.parquet`` (``data``, the full-precision
     statistics, or the display frame when not given) under ``build_dir``; return the Markdown."""
     md = to_markdown(display, notes)
-    out = io.project_path(build_dir) / "tables"
+    out = io.output_path(io.project_path(build_dir) / "tables")  # outside the pipeline: the scratch folder
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{label_}.md").write_text(md, encoding="utf-8")
     io.write_table((data if data is not None else display).reset_index(drop=True), out / f"{label_}.parquet")

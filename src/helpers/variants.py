@@ -391,7 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         for v in load_variants(load_params()):
             print(f"{v.name:24s} {v.error or json.dumps(v.overrides, sort_keys=True)}")
         return 0
-    build = next((c.split("=", 1)[1] for c in args.config if c.startswith("build_dir=")), args.build)
+    from helpers.pipeline import effective_build_dir
+
+    given = {c.split("=", 1)[0]: yaml.safe_load(c.split("=", 1)[1]) for c in args.config if "=" in c}
+    # where the Snakefile put these variants: an override (raw_dir= included) has a build folder of its own
+    build = effective_build_dir({"build_dir": given.get("build_dir", args.build)}, given)
     config = [c for c in args.config if not c.startswith("build_dir=")]
     md, statuses = compare(build, config)
     failed = [s for s in statuses if s["status"] != "ok"]
