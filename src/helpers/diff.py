@@ -1047,11 +1047,12 @@ def cli(argv: list[str] | None = None) -> int:
     print(to_markdown(report))
     print(f"Report: {_shown(page)} (Markdown: {_shown(out / 'report.md')})")
     main = main_build()
-    if not args.no_supplementary and (main / "supplementary" / "index.html").is_file() and page.is_relative_to(main):
+    if not args.no_supplementary and (main / "supplementary" / "index.qmd").is_file() and page.is_relative_to(main):
         from helpers import supplementary
 
         supplementary.build_supplementary(main)  # its "Revision reports" section now links the report
-        print(f"Linked from the supplementary: {_shown(main / 'supplementary' / 'index.html')}")
+        print(f"Linked from the supplementary's variants page ({_shown(main / 'supplementary' / 'variants.qmd')}; "
+              "`make publish` renders it)")
     return 0
 
 
