@@ -23,7 +23,7 @@ for _m in NO_DATAFRAME_PARAMS:
     sys.modules[_m] = None
 from snakemake.exceptions import WorkflowError
 
-from helpers import config as _params, pipeline, publish as _publish, render as _render, supplementary as _supplementary
+from helpers import config as _params, pipeline, publish as _publish, render as _render
 from helpers import variants as _variants
 
 # A syntax error or a rejected value in config/params.yaml is reported with its line and key (helpers.config),
@@ -150,7 +150,7 @@ notebook_chain("", BUILD, config)
 
 # The supplementary's pages (Quarto Markdown, helpers.supplementary): reproduction, data quality, variants and
 # revision reports, provenance. Quarto renders them with the notebooks' pages in the publish profile (rule publish).
-SUPPLEMENTARY_PAGES = [f"{BUILD}/supplementary/{page}.qmd" for page in _supplementary.PAGES]
+SUPPLEMENTARY_PAGES = [f"{BUILD}/supplementary/{page}.qmd" for page in _publish.PAGES]
 
 
 rule supplementary:

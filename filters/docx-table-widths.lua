@@ -69,26 +69,32 @@ end
 -- (minimum, wanted) width of each column in twips
 local function column_needs(tbl)
   local n = #tbl.colspecs
-  local token, want = {}, {}
-  for i = 1, n do token[i], want[i] = 1, 1 end
+  local token, exact, want = {}, {}, {}
+  for i = 1, n do token[i], exact[i], want[i] = 1, 1, 1 end
   each_row(tbl, function(row)
     local col = 1
     for _, cell in ipairs(row.cells) do
       if cell.col_span == 1 and col <= n then
         local text = pandoc.utils.stringify(cell.contents)
-        for tok in text:gmatch("[^ ]+") do token[col] = math.max(token[col], math.ceil(chars(tok))) end
+        for tok in text:gmatch("[^ ]+") do
+          token[col] = math.max(token[col], math.ceil(chars(tok)))
+          exact[col] = math.max(exact[col], chars(tok))
+        end
         want[col] = math.max(want[col], math.min(chars(text), MAX_WANT_CHARS))
       end
       col = col + cell.col_span
     end
   end)
   local cw = FONT_PT * 20 * CHAR_EM
-  local need, extra = {}, {}
+  local need, extra, least = {}, {}, 0
   for i = 1, n do
     need[i] = token[i] * cw + CELL_PADDING
     extra[i] = math.max(want[i] * cw + CELL_PADDING - need[i], 0)
+    least = least + exact[i] * cw + CELL_PADDING
   end
-  return need, extra
+  -- need: each column's longest token rounded up to whole characters (the slack that keeps a number on one line);
+  -- least: the same without the rounding, the width below which some token cannot fit at all
+  return need, extra, least
 end
 
 local function sum(xs)
@@ -123,14 +129,14 @@ local function section_break(landscape)
 end
 
 local function size_data_table(tbl)
-  local need, extra = column_needs(tbl)
+  local need, extra, least = column_needs(tbl)
   local room = PORTRAIT - FLOAT_PADDING
   local landscape = sum(need) > room
   if landscape then
     room = LANDSCAPE - FLOAT_PADDING
-    if sum(need) > room then
+    if least > room then
       quarto.log.warning(string.format("docx-table-widths: a table's numbers need %d twips, more than the "
-        .. "landscape text width %d: split it or move it to the supplementary", math.floor(sum(need)), room))
+        .. "landscape text width %d: split it or move it to the supplementary", math.floor(least), room))
     end
   end
   local w = allocate(need, extra, room)

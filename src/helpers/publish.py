@@ -14,11 +14,20 @@ import shutil
 import sys
 from pathlib import Path
 
-from helpers import render, supplementary
+from helpers import render
 from helpers.paths import project_path, project_root, source_epoch
 
 PUBLISH_DIR = "_publish"
 PROFILE = "publish"
+# The supplementary's pages (helpers.supplementary writes them), in the order it lists them: file stem -> title (the
+# page's heading). Here, not in helpers.supplementary, so that the Snakefile reads them without importing pandas.
+PAGES = {
+    "index": "Supplementary material",
+    "reproduction": "Reproduction of the reported results",
+    "data-quality": "Data quality",
+    "variants": "Analysis variants and revision reports",
+    "provenance": "Provenance of this build",
+}
 
 
 def diff_reports(build: Path) -> list[Path]:
@@ -34,6 +43,8 @@ def publish(build_dir: str | Path = "build", log: str | Path | None = None) -> i
     if not (build / "results.json").is_file():
         print(f"publish: no {build / 'results.json'}: run `make report` (the pipeline) first", file=sys.stderr)
         return 1
+    from helpers import supplementary  # pandas: not at import (the Snakefile imports this module)
+
     supplementary.build_supplementary(build)
     site = project_root() / PUBLISH_DIR
     before = os.environ.get("QUARTO_PROFILE")

@@ -35,6 +35,7 @@ import yaml
 
 from helpers import environment, io
 from helpers.paths import source_epoch
+from helpers.publish import PAGES  # noqa: F401 (the pages this module writes; the Snakefile reads them there)
 
 __data_files__ = ["paper_values.csv"]
 
@@ -49,14 +50,6 @@ NOTEBOOK_TITLES = {
     "03_baseline": "Baseline comparison: chronic pain vs healthy controls (Table 1)",
     "04_trial_rmanova": "Trial analysis: mixed repeated-measures ANOVA, post hoc tests, robustness (Table 2)",
     "05_discussion_figures": "Figures",
-}
-# The pages, in the order the supplementary lists them: file stem -> title (the page's heading).
-PAGES = {
-    "index": "Supplementary material",
-    "reproduction": "Reproduction of the reported results",
-    "data-quality": "Data quality",
-    "variants": "Analysis variants and revision reports",
-    "provenance": "Provenance of this build",
 }
 
 # The style of the hand-made revision report page (helpers.diff writes it outside Quarto, see its docstring); the
