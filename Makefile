@@ -69,8 +69,12 @@ $(STAMP): pyproject.toml $(LOCK)
 # allows them; UPGRADE=1 takes the newest ones. tests/test_environment.py fails when pyproject and the lock disagree.
 lock:
 	@test -x $(BIN)/uv || $(MAKE) --no-print-directory install
+	@cp $(LOCK) $(VENV)/lock-new.txt
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra quarto --universal --generate-hashes --no-config \
-	  --index-url https://pypi.org/simple --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
+	  --index-url https://pypi.org/simple --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) \
+	  -o $(VENV)/lock-new.txt
+	@if cmp -s $(VENV)/lock-new.txt $(LOCK); then rm $(VENV)/lock-new.txt; echo "$(LOCK) unchanged"; \
+	else mv $(VENV)/lock-new.txt $(LOCK); echo "$(LOCK) updated: commit it with pyproject.toml"; fi
 
 # Quarto (pinned in pyproject's `quarto` extra: quarto-cli from PyPI, which downloads the Quarto release while it
 # installs) into the environment, unless a quarto is on PATH or named by QUARTO=. If the download is impossible,
