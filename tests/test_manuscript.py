@@ -270,10 +270,16 @@ def test_quarto_project_never_reexecutes_notebooks():
     assert cfg["manuscript"]["article"] == "index.qmd"
     assert cfg["execute"]["enabled"] is False
     assert cfg["execute"].get("freeze") in (False, None), "freeze would keep stale numbers after results change"
-    # the executed notebooks travel with the article (MECA), in pipeline order; Quarto renders no previews of them
+    # the executed notebooks travel with the article (MECA), in pipeline order, as resources of the default profile
+    # `full` (every render without --profile); the preview profile has none (Quarto walks .venv/ for each)
     sources = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert cfg["manuscript"]["resources"] == [f"build/notebooks/{s}.ipynb" for s in sources]
-    assert not any("*" in r for r in cfg["manuscript"]["resources"]), "Quarto copies resources literally (MECA)"
+    assert cfg["profile"]["default"] == "full" and "resources" not in cfg["manuscript"]
+    full = yaml.safe_load((ROOT / "_quarto-full.yml").read_text(encoding="utf-8"))
+    assert full["manuscript"]["resources"] == [f"build/notebooks/{s}.ipynb" for s in sources]
+    assert not any("*" in r or r.startswith("/") for r in full["manuscript"]["resources"]), \
+        "Quarto copies resources literally into the MECA bundle"
+    preview = yaml.safe_load((ROOT / "_quarto-preview.yml").read_text(encoding="utf-8"))
+    assert preview == {"project": {"output-dir": "build/preview"}}
     assert cfg["manuscript"]["notebooks"] == [] and cfg["format"]["html"]["notebook-view"] is False
     assert {"html", "docx", "jats"} <= set(cfg["format"])
     assert (ROOT / cfg["bibliography"]).is_file() and (ROOT / cfg["csl"]).is_file()

@@ -361,3 +361,20 @@ def test_a_kernel_that_dies_while_starting_is_started_again_and_other_errors_are
     with pytest.raises(RuntimeError, match="Kernel died"):
         pipeline.execute("notebooks/01_ingest.ipynb", tmp_path / "01c.ipynb", {})
     assert len(calls) == pipeline.KERNEL_START_ATTEMPTS == 3
+
+
+def test_a_refused_run_names_the_live_holder_never_a_dead_pid():
+    """The lock file names `mbpm run` and its Snakemake; when the former has ended, the message names the latter."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import runner
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a PID that has ended
+    message = runner.busy_message(f"PID {gone.pid} (mbpm run), Snakemake PID {os.getpid()}: --cores all report")
+    assert f"PID {os.getpid()} (Snakemake of a run whose `mbpm run` has ended)" in message
+    assert f"PID {gone.pid}" not in message
+    live = runner.busy_message(f"PID {os.getpid()} (mbpm run), Snakemake PID {gone.pid}: report")
+    assert f"PID {os.getpid()} (mbpm run)" in live
