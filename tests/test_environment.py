@@ -25,9 +25,6 @@ PROJECT = PYPROJECT["project"]
 USED_WITHOUT_IMPORT = {
     "pyarrow": "pandas' parquet engine (DataFrame.to_parquet / read_parquet)",
     "tabulate": "pandas' DataFrame.to_markdown",
-    # issue 18: helpers.figures draws with seaborn once that branch is merged; until then nothing imports it.
-    # Remove this line after the merge, so the test fails on seaborn too if it is ever unused again.
-    "seaborn": "helpers.figures (issue 18)",
 }
 # Extras whose packages the helpers may import, lazily (inside a function): not needed to `import helpers`.
 LAZY_EXTRAS = ("pipeline",)

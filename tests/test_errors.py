@@ -293,7 +293,7 @@ def test_mbpm_run_shows_a_failed_render_as_its_block_without_snakemakes_tracebac
     script.write_text(f"cat <<'OUT'\nmanuscript (Quarto)               started\n{block}\n{snakemake_says}\nOUT\n"
                       "exit 1\n")
     with open(tmp_path / "lock", "a+") as lock:
-        code, failed, other = runner._stream(["sh", str(script)], tmp_path, lock)
+        code, failed, other, _own = runner._stream(["sh", str(script)], tmp_path, lock)
     assert code == 1 and failed == ["manuscript"]
     assert other[0] == "Error in rule manuscript:" and not any("citation" in line for line in other)
 

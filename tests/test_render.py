@@ -96,3 +96,14 @@ def test_a_clean_render_is_quiet(tmp_path, monkeypatch, capsys):
     assert len(lines) == 2, captured.err
     assert re.fullmatch(r"manuscript \(Quarto\)\s+started", lines[0])
     assert re.fullmatch(r"manuscript \(Quarto\)\s+done in \d+\.\d s", lines[1])
+
+
+def test_progress_lines_of_a_many_file_render_are_not_problems():
+    """Quarto pads the counter of a render of ten or more files ("[ 1/11] …"): progress, not a problem, while a
+    warning among them still is."""
+    log = ("\x1b[1m\x1b[34m[ 1/11] build/supplementary/index.qmd\x1b[39m\x1b[22m\n"
+           "[10/11] build/supplementary/provenance.qmd\n[11/11] index.qmd\n\nCreating MECA Bundle\n"
+           "  6 article files\n\nOutput created: _publish/index.html\n")
+    assert render.render_problems(log) == []
+    assert render.render_problems(log + "WARNING (/x/refs.lua:1) Unable to resolve crossref @tbl-x\n") == [
+        "WARNING: Unable to resolve crossref @tbl-x"]

@@ -154,7 +154,7 @@ def test_publish_copies_the_revision_reports_beside_the_pages(planted, tmp_path,
         return 0
 
     monkeypatch.setattr(publish.render, "render", fake_render)
-    monkeypatch.setattr(publish.supplementary, "build_supplementary",
+    monkeypatch.setattr(supplementary, "build_supplementary",
                         functools.partial(supplementary.build_supplementary, raw_dir=tmp_path))
     monkeypatch.delenv("QUARTO_PROFILE", raising=False)
     assert publish.publish(planted) == 0

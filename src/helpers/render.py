@@ -27,7 +27,7 @@ TAIL_LINES = 25
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")  # terminal colours in Quarto's messages
 # What Quarto prints when all is well: the pandoc options and metadata it passes (headings, indented lines),
 # "Output created", the MECA step. Any other line is a warning or an error, and fails the render.
-PROGRESS_RE = re.compile(r"^(\s|pandoc( --\S+)*\s*$|metadata\s*$|Output created: |Creating MECA Bundle\s*$|\[\d+/\d+\] |$)")
+PROGRESS_RE = re.compile(r"^(\s|pandoc( --\S+)*\s*$|metadata\s*$|Output created: |Creating MECA Bundle\s*$|\[\s*\d+/\d+\] |$)")
 # Quarto's warnings and errors name the line of its own Lua code: "WARNING (/…/refs.lua:128) Unable to …"
 QUARTO_WHERE_RE = re.compile(r"^(WARNING|ERROR|FATAL) \([^)]*\.lua:\d+\) ")
 
