@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 
 import nbformat
@@ -19,6 +20,7 @@ import pytest
 
 from helpers import render, supplementary
 
+from .conftest import ROOT
 from .test_privacy import leaks, planted_build  # noqa: F401, F811 (a fixture)
 
 
@@ -141,6 +143,7 @@ def test_publish_copies_the_revision_reports_beside_the_pages(planted, tmp_path,
 
     project = planted.parent
     monkeypatch.setenv("MBPM_PROJECT_ROOT", str(project))
+    shutil.copy2(ROOT / "requirements-lock.txt", project)  # the provenance page lists the locked versions
     for report in (planted / "diff", planted / "variants" / "holm" / "diff"):
         report.mkdir(parents=True)
         (report / "index.html").write_text("<html>report</html>")
