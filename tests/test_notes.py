@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import supplementary, tables
+from helpers import claims, tables
 from helpers.stats import robustness
 
 
@@ -43,7 +43,7 @@ def test_fitter_name_follows_the_function_given():
 @pytest.mark.parametrize(("correction", "name", "other"), [("bonferroni", "Bonferroni", "Holm"),
                                                             ("holm", "Holm", "Bonferroni")])
 def test_claims_note_names_the_correction_of_the_run(correction, name, other):
-    text = supplementary.claims_markdown({"t2.correction": correction})
+    text = claims.claims_markdown({"t2.correction": correction})
     assert f"{name} within the family" in text
     assert f"{other} within the family" not in text
 

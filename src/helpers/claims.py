@@ -104,6 +104,11 @@ def qualitative_claims(results: dict, paper: pd.DataFrame | None = None) -> pd.D
     return pd.DataFrame(rows, columns=["claim", "measure", "verdict", "rule", "evidence"])
 
 
+def adjusted_within(results: dict) -> str:
+    """The correction behind the ``p_adj`` keys, from the run's ``t2.correction`` (the ``correction`` parameter)."""
+    return tables.correction_name(results.get("t2.correction", "bonferroni"))
+
+
 def claims_markdown(results: dict, paper: pd.DataFrame | None = None) -> str:
     """The appendix table: the article's claim in its own words, the measure it was tested on here, and the
     verdict, with the rule and the tally below it."""
@@ -112,8 +117,8 @@ def claims_markdown(results: dict, paper: pd.DataFrame | None = None) -> str:
     shown = pd.DataFrame({"Claim of the article (its wording)": q["claim"], "Tested on": q["measure"],
                           "Verdict on this run": q["verdict"]})
     note = (f"*Rule.* Each claim is written as conditions on this run's results (p-values unadjusted unless "
-            "marked Bonferroni): it holds when every condition is true, does not hold when one is false, and is not "
-            "testable when a value was not computed. The conditions and the values used are listed in the "
-            f"supplementary material. Here: {counts['holds']} hold, {counts['does not hold']} do not, "
+            f"marked as adjusted: {adjusted_within(results)} within the family): it holds when every condition is "
+            "true, does not hold when one is false, and is not testable when a value was not computed. The "
+            f"conditions and the values used are listed in the supplementary material. Here: {counts['holds']} hold, {counts['does not hold']} do not, "
             f"{counts['not testable']} not testable.")
     return tables.to_markdown(shown, [note])

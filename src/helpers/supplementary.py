@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 
 from helpers import environment, io
+from helpers.claims import VERDICTS, adjusted_within, claim_verdict, load_paper_values, qualitative_claims
 from helpers.paths import source_epoch
 from helpers.publish import PAGES  # noqa: F401 (the pages this module writes; the Snakefile reads them there)
 
@@ -153,112 +154,6 @@ def md_table(df: pd.DataFrame, numeric: tuple[str, ...] = (), code: tuple[str, .
     align = ["right" if c in numeric else "left" for c in df.columns]
     table = shown.to_markdown(index=False, disable_numparse=True, colalign=align, tablefmt="pipe")
     return f"::: {{.table-box}}\n{table}\n:::"
-
-
-def load_paper_values(path: str | Path = PAPER_VALUES) -> pd.DataFrame:
-    """The source article's reported results: key, quantity, paper_value, relation ('=', '<': the paper prints
-    only a bound, 'qual': the paper states a direction or significance without a number), paper_text (the paper's
-    wording), source (section or table), tolerance (for 'close'), rule (for 'qual': the conditions on this run's
-    results under which the claim holds, see :func:`claim_verdict`)."""
-    return pd.read_csv(path, dtype={"key": str, "quantity": str, "relation": str, "paper_text": str, "source": str,
-                                    "rule": str})
-
-
-# --------------------------------------------------------------------------------------------------------------
-# qualitative claims: a verdict on this run from the rule stated in paper_values.csv
-# --------------------------------------------------------------------------------------------------------------
-VERDICTS = ("holds", "does not hold", "not testable")
-_OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
-
-
-def _operand(token: str, results: dict) -> float | None:
-    """A number written in the rule, or the value of a results key (None when absent or not a finite number)."""
-    try:
-        return float(token)
-    except ValueError:
-        pass
-    value = results.get(token)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def claim_verdict(rule: str, results: dict) -> tuple[str, str]:
-    """Verdict of one qualitative claim on ``results``: ``(verdict, evidence)``.
-
-    ``rule`` is a conjunction ``cond & cond & ...``, each ``cond`` being ``<key or number> <op> <key or number>``
-    with op one of ``< <= > >=`` and keys those of the results file. The claim **holds** when every condition is
-    true, **does not hold** when every operand is computed and some condition is false, and is **not testable**
-    when the rule is empty or an operand is missing (a key the run did not compute, or NaN). ``evidence`` lists
-    each condition with the values used, e.g. ``t2.bdi_total.mbpm.p_adj = 0.0021 < 0.05: true``.
-    """
-    if not isinstance(rule, str) or not rule.strip():
-        return "not testable", "no rule stated"
-    evidence, truth, missing = [], [], []
-    for cond in rule.split("&"):
-        parts = cond.split()
-        if len(parts) != 3 or parts[1] not in _OPS:
-            raise ValueError(f"claim rule condition {cond.strip()!r} is not '<operand> <op> <operand>' "
-                             f"(op one of {sorted(_OPS)}) in rule {rule!r}")
-        left, op, right = parts
-        a, b = _operand(left, results), _operand(right, results)
-        if a is None or b is None:
-            missing.extend(t for t, v in ((left, a), (right, b)) if v is None)
-            evidence.append(f"{cond.strip()}: not computed")
-            continue
-        ok = _OPS[op](a, b)
-        truth.append(ok)
-        evidence.append(f"{_shown(left, a)} {op} {_shown(right, b)}: {'true' if ok else 'false'}")
-    if missing:
-        return "not testable", "; ".join(evidence)
-    return ("holds" if all(truth) else "does not hold"), "; ".join(evidence)
-
-
-def _shown(token: str, value: float) -> str:
-    """``key = value`` for a results key, the number itself for a number written in the rule."""
-    try:
-        float(token)
-    except ValueError:
-        return f"{token} = {value:.4g}"
-    return token
-
-
-def qualitative_claims(results: dict, paper: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every qualitative claim of the paper (``relation == 'qual'`` in paper_values.csv) with its verdict on this
-    run (:func:`claim_verdict`): ``claim`` (the paper's wording), ``verdict``, ``rule``, ``evidence``, ``source``."""
-    paper = load_paper_values() if paper is None else paper
-    qual = paper[paper["relation"] == "qual"]
-    rows = []
-    for _, p in qual.iterrows():
-        rule = p["rule"] if "rule" in p and isinstance(p["rule"], str) else ""
-        verdict, evidence = claim_verdict(rule, results)
-        rows.append({"claim": p["paper_text"], "verdict": verdict, "rule": rule, "evidence": evidence,
-                     "source": p["source"]})
-    return pd.DataFrame(rows, columns=["claim", "verdict", "rule", "evidence", "source"])
-
-
-def claims_markdown(results: dict, paper: pd.DataFrame | None = None) -> str:
-    """The qualitative claims as a Markdown table (claim, verdict, source) with the rule stated below it, for
-    the manuscript's appendix."""
-    q = qualitative_claims(results, paper)
-    counts = q["verdict"].value_counts().reindex(list(VERDICTS), fill_value=0)
-    table = pd.DataFrame({"Claim of the article": q["claim"], "Verdict on this run": q["verdict"],
-                          "Section": q["source"].astype(str)})
-    note = (f"*Rule.* Each claim is written as conditions on this run's results (results keys; p-values unadjusted "
-            f"unless the key ends in p_adj, {_adjusted_within(results)} within the family): it holds when every "
-            "condition is true, "
-            "does not hold when one is false, and is not testable when a value was not computed. The conditions and "
-            "the values used are listed in the supplementary material. "
-            f"Here: {counts['holds']} hold, {counts['does not hold']} do not, {counts['not testable']} not "
-            "testable.")
-    return table.to_markdown(index=False) + "\n\n" + note + "\n"
-
-
-def _adjusted_within(results: dict) -> str:
-    """The correction behind the ``p_adj`` keys, from the run's ``t2.correction`` (the ``correction`` parameter)."""
-    from helpers.tables import correction_name
-
-    return correction_name(results.get("t2.correction", "bonferroni"))
 
 
 def _claims_summary(claims: pd.DataFrame) -> str:
@@ -497,7 +392,7 @@ values are expected to land near, not on, the printed ones; "close" means within
 ## Qualitative claims: do they hold on this run? {{#qualitative-claims}}
 
 Each claim the article makes without a number is written as conditions on this run's results (results keys;
-p-values unadjusted unless the key ends in `p_adj`, {_adjusted_within(results)} within the family; rules in the `rule` column of
+p-values unadjusted unless the key ends in `p_adj`, {adjusted_within(results)} within the family; rules in the `rule` column of
 `paper_values.csv`). A claim *holds* when every condition is true, *does not hold* when one is false, and is *not
 testable* when a value was not computed. {md_text(_claims_summary(claims))}
 
