@@ -217,7 +217,7 @@ rule manuscript:
     log:
         f"{BUILD}/logs/render.log",
     shell:
-        "{PY} -m helpers render --build {BUILD} --log {log}"
+        "exec {PY} -m helpers render --build {BUILD} --log {log}"
 
 
 rule report:
@@ -240,4 +240,4 @@ rule publish:
     log:
         f"{BUILD}/logs/publish.log",
     shell:
-        "{PY} -m helpers publish --build {BUILD} --log {log}"
+        "exec {PY} -m helpers publish --build {BUILD} --log {log}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 
@@ -107,3 +108,41 @@ def test_progress_lines_of_a_many_file_render_are_not_problems():
     assert render.render_problems(log) == []
     assert render.render_problems(log + "WARNING (/x/refs.lua:1) Unable to resolve crossref @tbl-x\n") == [
         "WARNING: Unable to resolve crossref @tbl-x"]
+
+
+@pytest.mark.slow
+def test_a_killed_render_takes_quarto_with_it(tmp_path):
+    """`mbpm render` killed with SIGKILL (as when `mbpm run` dies and takes its jobs with it): the Quarto it started
+    dies too, instead of writing into _manuscript/ after the run is gone (helpers.lifetime). A stand-in Quarto
+    records its PID and waits; the test waits for that marker, not for a time."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    marker = tmp_path / "quarto.pid"
+    fake = tmp_path / "quarto"
+    fake.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo 1.7.34; exit 0; fi\n'
+                    f'echo $$ > {marker}.tmp && mv {marker}.tmp {marker}\nexec sleep 600\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "QUARTO": str(fake), "MBPM_PROJECT_ROOT": str(tmp_path)}
+    job = subprocess.Popen([sys.executable, "-m", "helpers", "render", "--build", "build", "--log", "render.log"],
+                           cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120  # a bound on a hang, not a timing window
+        while not marker.is_file():
+            assert job.poll() is None, "mbpm render ended before starting Quarto"
+            assert time.monotonic() < deadline, "the stand-in Quarto never started"
+            time.sleep(0.05)
+        quarto = psutil.Process(int(marker.read_text()))
+        job.send_signal(signal.SIGKILL)
+        job.wait()
+        gone, alive = psutil.wait_procs([quarto], timeout=60)
+        assert not alive or alive[0].status() == psutil.STATUS_ZOMBIE, "Quarto outlived the killed render"
+    finally:
+        if job.poll() is None:
+            job.kill()
+        if marker.is_file() and psutil.pid_exists(int(marker.read_text())):
+            psutil.Process(int(marker.read_text())).kill()

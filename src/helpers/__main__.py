@@ -14,6 +14,17 @@ import json
 import sys
 
 
+def _die_with_parent() -> None:
+    """A render started by Snakemake (``exec``-ed by its shell) dies with it, as the notebook jobs do
+    (:mod:`helpers.lifetime`): a killed ``mbpm run`` leaves no Quarto writing into ``_manuscript/``."""
+    import os
+    import signal
+
+    from helpers import lifetime
+
+    lifetime.die_with_parent(signal.SIGKILL, parent=os.getppid())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "synth":
@@ -84,10 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "publish":
         from helpers import publish
 
+        _die_with_parent()
         return publish.publish(args.build, args.log)
     elif args.command == "render":
         from helpers import render
 
+        _die_with_parent()
         if args.summary:
             line = render.status_line()
             if line:

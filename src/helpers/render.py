@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from helpers import lifetime
 from helpers.paths import project_path, project_root, source_epoch
 
 QUARTO_VERSION = "1.7.34"
@@ -122,9 +124,12 @@ def render(build_dir: str | Path = "build", log: str | Path | None = None) -> in
         env["SOURCE_DATE_EPOCH"] = str(found[0])  # pandoc's timestamps inside the .docx (docProps, zip entries)
     print(f"manuscript {'(Quarto)':<22} started", file=sys.stderr, flush=True)
     start = time.monotonic()
+    me = os.getpid()
     with open(log, "w", encoding="utf-8") as fh:
+        # Quarto dies with this process (a killed `mbpm run` takes the render with it: helpers.lifetime)
         code = subprocess.run([exe, "render", *date], cwd=project_root(), env=env, stdout=fh, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL).returncode
+                              stdin=subprocess.DEVNULL,
+                              preexec_fn=lambda: lifetime.die_with_parent(signal.SIGKILL, parent=me)).returncode
     problems = render_problems(log.read_text(encoding="utf-8", errors="replace"))
     if code != 0 or problems:
         # one block, in the format of a failed notebook's (helpers.pipeline.failure_block), that `mbpm run` shows
