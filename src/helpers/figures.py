@@ -540,6 +540,7 @@ def plot_change_scatter(changes: pd.DataFrame, analyte: str = "oxytocin",
         ax.axvline(0, color="#BBBBBB", linewidth=0.5, zorder=0)
         ax.set_xlabel(f"Change in {ANALYTE_LABELS.get(analyte, analyte).lower()} (pg/mL, post − pre)")
         ax.set_ylabel(f"Change in {SCORE_LABELS.get(score, score)}")
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # score points: no "2.5" ticks
     handles, labels_ = axes.flat[0].get_legend_handles_labels()
     for ax in axes.flat:
         if ax.get_legend() is not None:
