@@ -36,7 +36,7 @@ import yaml
 from helpers import environment, io
 from helpers.claims import VERDICTS, adjusted_within, claim_verdict, load_paper_values, qualitative_claims
 from helpers.paths import source_epoch
-from helpers.publish import PAGES  # the pages this module writes (listed there: the Snakefile reads them without pandas)
+from helpers.publish import PAGES  # listed there: the Snakefile reads them without pandas
 
 __data_files__ = ["paper_values.csv"]
 
