@@ -1,7 +1,8 @@
 """Where the manuscript's render time goes (``make bench-render``; a benchmark, never part of ``make test``).
 
 Runs in a copy of the project (sources + the current build folder, so ``make report`` must have run; ``.venv`` is
-linked into the copy, since Quarto's resource globs walk it) and measures CPU time (user + system of Quarto and its
+copied in as hard links, a real folder tree as in the project, so that any walk of the project folder by Quarto
+costs here what it costs there) and measures CPU time (user + system of Quarto and its
 children, which does not grow when other jobs share the machine) against a floor measured in the same run, and
 wall time:
 
@@ -12,7 +13,9 @@ wall time:
 3. ``quarto preview --profile preview --no-clean`` (``make preview``): from saving a prose edit of index.qmd to the
    re-rendered page served by the preview server, polling the page: the HTTP codes seen meanwhile are counted (the
    old page must stay served: no 404);
-4. ``mbpm run`` with nothing to do (the no-op path of ``make report``), in the project itself.
+4. ``mbpm run`` with nothing to do (the no-op path of ``make report``), in the project itself;
+5. ``mbpm run`` after a prose edit of index.qmd (``make report`` re-rendering every format), in the project itself:
+   the edit is undone afterwards (index.qmd gets back its bytes; its mtime is the edit's).
 
 Writes a Markdown table (``--out``) and prints it.
 """
@@ -48,7 +51,7 @@ def project_copy(dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
     if (ROOT / ".venv").is_dir():
-        (dest / ".venv").symlink_to(ROOT / ".venv")
+        subprocess.run(["cp", "-al", str((ROOT / ".venv").resolve()), str(dest / ".venv")], check=True)
     return dest
 
 
@@ -180,6 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.repeat):
         wall, cpu, _ = timed([mbpm, "run", "--", "report"], ROOT)
         rows.append((f"`mbpm run -- report`, nothing changed (run {i + 1})", wall, cpu, "no-op path of make report"))
+    qmd = ROOT / "index.qmd"
+    text = qmd.read_text(encoding="utf-8")
+    try:
+        for i in range(args.repeat):
+            qmd.write_text(text.replace("Chronic pain, pain that persists",
+                                        f"Chronic pain (benchmark edit {i}), pain that persists"), encoding="utf-8")
+            wall, cpu, _ = timed([mbpm, "run", "--", "report"], ROOT)
+            rows.append((f"`mbpm run -- report` after a prose edit of index.qmd (run {i + 1})", wall, cpu,
+                         "every format re-rendered"))
+    finally:
+        qmd.write_text(text, encoding="utf-8")
+        subprocess.run([mbpm, "run", "--", "report"], cwd=ROOT, capture_output=True, check=True)
     rows = [(what, wall, cpu, f"{cpu / floor:.1f}x floor" + (f"; {stages}" if stages else ""))
             for what, wall, cpu, stages in rows]
     lines = [f"Quarto {render.quarto_version(exe)} at {exe}; {os.cpu_count()} cores; load average (1 min) "

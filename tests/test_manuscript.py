@@ -271,12 +271,17 @@ def test_quarto_project_never_reexecutes_notebooks():
     assert cfg["execute"]["enabled"] is False
     assert cfg["execute"].get("freeze") in (False, None), "freeze would keep stale numbers after results change"
     # the executed notebooks travel with the article (MECA), in pipeline order, as resources of the default profile
-    # `full` (every render without --profile); the preview profile has none (Quarto walks .venv/ for each)
+    # `full` (every render without --profile). Document-level `resources:`, not `manuscript: resources:`: Quarto
+    # resolves a project-level resource as a `**/` glob over the whole project folder, .venv/ included (about 1 s
+    # of CPU per resource and render); a document-level one is a path relative to index.qmd.
     sources = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert cfg["profile"]["default"] == "full" and "resources" not in cfg["manuscript"]
     full = yaml.safe_load((ROOT / "_quarto-full.yml").read_text(encoding="utf-8"))
-    assert full["manuscript"]["resources"] == [f"build/notebooks/{s}.ipynb" for s in sources]
-    assert not any("*" in r or r.startswith("/") for r in full["manuscript"]["resources"]), \
+    assert full["resources"] == [f"build/notebooks/{s}.ipynb" for s in sources]
+    for name, profile in (("_quarto.yml", cfg), ("_quarto-full.yml", full)):
+        assert "resources" not in profile.get("project", {}) and "resources" not in profile.get("manuscript", {}), \
+            f"{name}: a project-level resource makes Quarto walk the whole project folder on every render"
+    assert not any("*" in r or r.startswith("/") for r in full["resources"]), \
         "Quarto copies resources literally into the MECA bundle"
     preview = yaml.safe_load((ROOT / "_quarto-preview.yml").read_text(encoding="utf-8"))
     assert preview == {"project": {"output-dir": "build/preview"}}
