@@ -97,11 +97,13 @@ quarto:
 # every save of index.qmd re-renders it in the browser. PREVIEW_ARGS e.g. "--no-browser --port 4848".
 # Profile `preview` (_quarto-preview.yml): HTML only, no resources, into build/preview/ (never _manuscript/);
 # --no-clean: Quarto would otherwise delete the output folder before each re-render (the page answered 404 meanwhile).
+# helpers.preview runs `quarto preview` and asks it for a render on every save itself: Quarto's own watcher loses a
+# save made while a render runs.
 PREVIEW_ARGS ?=
 preview: $(STAMP)
 	@$(BIN)/python -m helpers.render exe >/dev/null
 	@$(BIN)/mbpm run --cores $(CORES) $(SNAKEMAKE_ARGS) -- all
-	"$$($(BIN)/python -m helpers.render exe)" preview index.qmd --to html --profile preview --no-clean $(PREVIEW_ARGS)
+	$(BIN)/python -m helpers.preview $(PREVIEW_ARGS)
 
 # Where the render time goes (a benchmark, never part of make test): see benchmarks/bench_render.py.
 bench-render: $(STAMP)

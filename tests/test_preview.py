@@ -1,18 +1,21 @@
-"""`make preview` as an author lives in it: Quarto's preview server (profile `preview`, `--no-clean`), a prose edit of
-index.qmd saved while it runs.
+"""`make preview` as an author lives in it: helpers.preview (Quarto's preview server, profile `preview`,
+`--no-clean`), prose edits of index.qmd saved while it runs, one of them while a re-render is running.
 
-The page must stay served (HTTP 200, the old page) for the whole re-render, until the new page carries the edit, and
-the other formats in _manuscript/ must survive. Runs in a copy of the project (see tests/test_manuscript_render.py
-for the build it uses); no timing window: the test waits for the server's "Browse at" line, then polls until
-the page carries the edit, asserting every answer on the way.
+The page must stay served (HTTP 200, the old page) for the whole re-render, until the new page carries the edit; a
+save made during a re-render must reach the page too (Quarto's own watcher loses it: helpers.preview); the other
+formats in _manuscript/ must survive, and stopping the preview (Ctrl-C) ends Quarto too. Runs in a copy of the
+project (see tests/test_manuscript_render.py for the build it uses); no timing window: the test waits for the
+server's lines ("Browse at", a render's start), then polls until the page carries the edit, asserting every answer on
+the way.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -26,15 +29,16 @@ from .test_manuscript_render import project, quarto  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.notebooks
 
 EDIT = ("Chronic pain, pain that persists", "Chronic pain (an edit saved in preview), pain that persists")
+DURING = "Chronic pain (saved while a re-render ran), pain that persists"
+FIRST = "Chronic pain (saved just before it), pain that persists"
 
 
-def preview_command(exe: str, port: int) -> list[str]:
-    """The command `make preview` runs, read from the Makefile (so the test follows the target)."""
+def preview_command(port: int) -> list[str]:
+    """The command `make preview` runs (checked against the Makefile, so the test follows the target)."""
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    line = re.search(r'^\t"\$\$\(\$\(BIN\)/python -m helpers.render exe\)" (preview .*)\$\(PREVIEW_ARGS\)$', makefile,
-                     re.M)
-    assert line, "make preview's quarto command not found in the Makefile"
-    return [exe, *shlex.split(line.group(1)), "--no-browser", "--port", str(port)]
+    assert re.search(r"^\t\$\(BIN\)/python -m helpers\.preview \$\(PREVIEW_ARGS\)$", makefile, re.M), \
+        "make preview no longer runs helpers.preview: update this test"
+    return [sys.executable, "-m", "helpers.preview", "--no-browser", "--port", str(port)]
 
 
 def get(url: str) -> tuple[int, str]:
@@ -47,7 +51,25 @@ def get(url: str) -> tuple[int, str]:
         return 0, str(err)
 
 
-def test_a_saved_edit_reaches_the_page_which_stays_served_and_other_formats_survive(quarto, project):  # noqa: F811
+def served(url: str, text: str, answers: list[int]) -> str:
+    """Poll the page until it carries ``text``; every answer on the way must be 200 (the old page stays served)."""
+    deadline = time.monotonic() + 600  # a guard against a hang only: the loop ends when the text is served
+    while time.monotonic() < deadline:
+        status, page = get(url)
+        answers.append(status)
+        assert status == 200, f"the page answered {status} during the re-render (answers so far: {answers})"
+        if text in page:
+            return page
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never reached the page ({len(answers)} answers, all 200)")
+
+
+def renders_started(lines: list[str]) -> int:
+    """How many renders Quarto has started: it prints a line "pandoc" (bold) as each begins."""
+    return sum(re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() == "pandoc" for ln in list(lines))
+
+
+def test_saved_edits_reach_the_page_which_stays_served_and_other_formats_survive(quarto, project):  # noqa: F811
     import psutil
 
     qmd = project / "index.qmd"
@@ -62,8 +84,8 @@ def test_a_saved_edit_reaches_the_page_which_stays_served_and_other_formats_surv
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(preview_command(quarto, port), cwd=project, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(preview_command(port), cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
     ready, lines = threading.Event(), []
 
     def read() -> None:  # keeps the pipe drained (the server logs a line per request) and spots the ready line
@@ -74,36 +96,36 @@ def test_a_saved_edit_reaches_the_page_which_stays_served_and_other_formats_surv
         ready.set()  # it exited
 
     threading.Thread(target=read, daemon=True).start()
+    quarto_procs = []
     try:
         ready.wait(timeout=900)  # a guard against a hang only
         assert proc.poll() is None and any("Browse at" in ln for ln in lines), "".join(lines)[-3000:]
+        quarto_procs = psutil.Process(proc.pid).children(recursive=True)
         url = f"http://localhost:{port}/"
         status, page = get(url)
         assert status == 200 and "Chronic pain" in page and EDIT[1] not in page, (status, page[:300], lines[-5:])
+        answers: list[int] = []
         qmd.write_text(text.replace(*EDIT), encoding="utf-8")
-        saved_at, saves = len(lines), 1
-        answers = []
-        deadline = time.monotonic() + 900  # a guard against a hang only: the loop ends when the edit is served
-        while time.monotonic() < deadline:
-            status, page = get(url)
-            answers.append(status)
-            assert status == 200, f"the page answered {status} during the re-render (answers so far: {answers})"
-            if EDIT[1] in page:
-                break
-            # Quarto's watcher does not see a save made while a render is running (e.g. the one the first request
-            # started): a render finished after the save and the page still lacks the edit. The author then saves
-            # again; so does the test (at most twice more), which asserts the edit is served after a finished render.
-            if any("Watching files for changes" in ln for ln in lines[saved_at:]) and EDIT[1] not in get(url)[1]:
-                assert saves < 3, f"three saves, and the edit never reached the page: {''.join(lines)[-2000:]}"
-                qmd.write_text(text.replace(*EDIT), encoding="utf-8")
-                saved_at, saves = len(lines), saves + 1
-            time.sleep(0.2)
-        assert EDIT[1] in page, f"the edit never reached the page ({len(answers)} answers, all 200)"
+        served(url, EDIT[1], answers)
+        # a save while a re-render runs: save, wait for that render to start (Quarto prints "pandoc" as it starts
+        # one), save again; the second save must reach the page
+        started = renders_started(lines)
+        qmd.write_text(text.replace(EDIT[0], FIRST), encoding="utf-8")
+        deadline = time.monotonic() + 600  # a guard against a hang only
+        while renders_started(lines) == started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        qmd.write_text(text.replace(EDIT[0], DURING), encoding="utf-8")
+        served(url, DURING, answers)
     finally:
-        for child in psutil.Process(proc.pid).children(recursive=True):
-            child.kill()
-        proc.kill()
-        proc.wait()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: helpers.preview stops Quarto and ends
+        try:
+            proc.wait(timeout=60)
+        finally:
+            for p in [proc, *quarto_procs]:
+                if p.poll() is None if isinstance(p, subprocess.Popen) else p.is_running():
+                    p.kill()
+    assert not [p for p in quarto_procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], \
+        "Quarto outlived the preview"
     for name, data in kept.items():
         assert (manuscript / name).read_bytes() == data, f"preview changed _manuscript/{name}"
     assert (project / "build" / "preview" / "index.html").is_file()
