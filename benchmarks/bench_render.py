@@ -10,7 +10,8 @@ wall time:
 1. ``quarto render``: every format (HTML, Word, JATS, MECA; profile ``full``), with the time at which each stage
    starts, read from Quarto's own progress lines;
 2. ``quarto render index.qmd --to html --profile preview``: what one preview re-render does;
-3. ``quarto preview --profile preview --no-clean`` (``make preview``) with the page open in Chromium: from saving a
+3. ``make preview``'s server (``helpers.preview``: ``quarto preview --profile preview --no-clean``) with the page
+   open in Chromium: from saving a
    prose edit of index.qmd to the edit showing in the browser; the HTTP codes of the page's loads are counted (the
    old page must stay served: no 404);
 4. ``mbpm run`` with nothing to do (the no-op path of ``make report``), in the project itself;
@@ -26,6 +27,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -118,8 +120,10 @@ def preview_edit(exe: str, project: Path, edits: int = 3) -> list[tuple[float, f
 
     port = free_port()
     log = open(project / "preview.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([exe, "preview", "index.qmd", "--to", "html", "--profile", "preview", "--no-clean",
-                             "--no-browser", "--port", str(port)], cwd=project, stdout=log, stderr=subprocess.STDOUT)
+    # what `make preview` runs (helpers.preview: Quarto's preview server, asked for a render on every save)
+    proc = subprocess.Popen([sys.executable, "-m", "helpers.preview", "--no-browser", "--port", str(port)],
+                            cwd=project, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PATH": f"{Path(exe).parent}{os.pathsep}{os.environ['PATH']}"})
     results = []
     ps = psutil.Process(proc.pid)
     qmd = project / "index.qmd"
@@ -149,8 +153,8 @@ def preview_edit(exe: str, project: Path, edits: int = 3) -> list[tuple[float, f
             browser.close()
     finally:
         qmd.write_text(text, encoding="utf-8")
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: helpers.preview stops Quarto
+        proc.wait(timeout=60)
         log.close()
     return results
 
