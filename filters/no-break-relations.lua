@@ -1,0 +1,42 @@
+--[[
+A relation never breaks from its operands: the spaces around "=", "<", ">", "≤" and "≥" become no-break spaces, so
+that "*p* < 0.001", "*n* = 12" or "d~z~ = 0.62" stay on one line, in the text and in the front matter (the
+abstract). The numbers the shortcodes print already hold no-break spaces inside (_extensions/results); this covers
+the spaces the author types around one ("*p* {{< pv key >}}", "d~z~ = {{< num key >}}"). Listed after `quarto` in
+each format's filters (_quarto.yml), so it sees the shortcodes' output.
+]]
+
+local NBSP = "\u{00A0}"
+local RELATIONS = { ["="] = true, ["<"] = true, [">"] = true, ["≤"] = true, ["≥"] = true }
+local CHAR = "[%z\1-\127\194-\244][\128-\191]*"
+
+local function str(el) return el ~= nil and el.t == "Str" and el.text ~= "" end
+local function starts_with_relation(el) return str(el) and RELATIONS[el.text:match("^" .. CHAR)] == true end
+local function is_relation(el) return str(el) and RELATIONS[el.text] == true end
+local function is_space(el) return el.t == "Space" or el.t == "SoftBreak" end
+
+local function glue(inlines)
+  for i = 1, #inlines do
+    if is_space(inlines[i]) and (starts_with_relation(inlines[i + 1]) or is_relation(inlines[i - 1])) then
+      inlines[i] = pandoc.Str(NBSP)
+    end
+  end
+  return inlines
+end
+
+local function in_meta(value)
+  local kind = pandoc.utils.type(value)
+  if kind == "Inlines" then
+    return glue(value:walk({ Inlines = glue }))
+  elseif kind == "Blocks" then
+    return value:walk({ Inlines = glue })
+  elseif kind == "List" or kind == "table" then
+    for k, v in pairs(value) do value[k] = in_meta(v) end
+  end
+  return value
+end
+
+return {
+  { Inlines = glue },
+  { Meta = function(meta) for k, v in pairs(meta) do meta[k] = in_meta(v) end return meta end },
+}
