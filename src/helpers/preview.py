@@ -93,6 +93,12 @@ def preview(args: list[str], root: Path | None = None, poll: float = POLL_SECOND
         port = free_port()
         args = [*args, "--port", str(port)]
     me = os.getpid()
+
+    def stop(signum, frame):  # a closed terminal (SIGHUP) or a kill (SIGTERM) ends the preview as Ctrl-C does
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     quarto = subprocess.Popen([exe, *QUARTO_ARGS, *args], cwd=root, env={**os.environ, "QUARTO_PYTHON": sys.executable},
                               preexec_fn=lambda: lifetime.die_with_parent(signal.SIGTERM, parent=me))
     seen = stamps(root)
