@@ -337,3 +337,33 @@ def test_two_renders_of_the_same_sources_are_byte_identical(project, tmp_path):
         outputs[attempt] = {name: (copy / "_manuscript" / name).read_bytes() for name in render.OUTPUTS}
     assert [n for n in render.OUTPUTS if outputs[1][n] != outputs[2][n]] == []
     assert b"2025-12-02" in outputs[1]["index.html"]  # the article's date is the sources' date, not the clock
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A relation never breaks from its operands (filters/no-break-relations.lua), in every format, abstract included
+# ---------------------------------------------------------------------------------------------------------------
+BREAKABLE_RELATION = re.compile(r".{0,30}(?:[ \t\n][=<>≤≥]|[=<>≤≥][ \t\n])[ \t\n\xa0]?[\d−(|].{0,15}")
+
+
+def _texts(out: Path) -> dict[str, str]:
+    """Each format's text, with "¦" between table cells and between Word paragraphs (boundaries, not spaces)."""
+    def text(markup: str) -> str:
+        markup = re.sub(r"\s*<(/?)t[dh]\b[^>]*>\s*", "¦", markup)
+        return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+    page = re.sub(r"<(script|style)\b.*?</\1>", "", (out / "index.html").read_text(encoding="utf-8"), flags=re.S)
+    with zipfile.ZipFile(out / "index.docx") as z:
+        word = z.read("word/document.xml").decode("utf-8")
+    paragraphs = ["".join(re.findall(r"<w:t(?: [^>]*)?>([^<]*)</w:t>", p)) for p in re.findall(r"<w:p[ >].*?</w:p>",
+                                                                                            word, flags=re.S)]
+    return {"HTML": text(page), "JATS": text((out / "index.xml").read_text(encoding="utf-8")),
+            "Word": html.unescape("¦".join(paragraphs))}
+
+
+def test_no_relation_breaks_from_its_number(rendered):
+    """"p = 0.015" and "p < 0.001" stay on one line: no ordinary space or line break on either side of the sign
+    (the abstract too, where Quarto leaves empty strings where the shortcodes stood)."""
+    out, _ = rendered
+    for fmt, text in _texts(out).items():
+        found = BREAKABLE_RELATION.findall(text)
+        assert not found, f"{fmt}: a relation that can break from its number: {found[:5]}"

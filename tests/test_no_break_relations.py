@@ -23,7 +23,7 @@ abstract: |
   Oxytocin rose (d~z~ = 0.62, uncorrected *p* = 0.039).
 ---
 
-IL-8 differed (*p* < 0.001; *n* = 12, r ≥ 0.3). The range 1 - 2 and x=1 stay as typed; so does a line
+IL-8 differed (*p* < 0.001; *n* = 12, r ≥ 0.3; d~z~ (= |t|/√n)). The range 1 - 2 and x=1 stay as typed; so does a line
 = that starts with a relation sign in the source.
 """
 
@@ -43,6 +43,7 @@ def text(quarto):  # noqa: F811
     f"r{NBSP}≥{NBSP}0.3",
     f"dz{NBSP}={NBSP}0.62",          # the abstract (front matter)
     f"uncorrected p{NBSP}={NBSP}0.039",
+    f"(={NBSP}|t|/√n)",
 ])
 def test_relations_are_glued_to_their_operands(text, expected):
     assert expected in text, text
