@@ -64,24 +64,39 @@ def _shared_dir(tmp_path_factory, config) -> Path:
     return base.parent if hasattr(config, "workerinput") else base
 
 
-@pytest.fixture(scope="session")
-def built_project(tmp_path_factory, request) -> Path:
-    """The project with the pipeline run once in it, shared by every test and worker of the session (read-only)."""
-    shared = _shared_dir(tmp_path_factory, request.config) / "built"
+def made_once(tmp_path_factory, config, name: str, make) -> Path:
+    """``<shared>/<name>/project``, made by ``make(project)`` once per test session whichever xdist worker asks first;
+    the others wait for it (a file lock) and get the same folder. ``make`` returns None, or the error every asker
+    then fails with."""
+    shared = _shared_dir(tmp_path_factory, config) / name
     shared.mkdir(exist_ok=True)
     project, done, failed = shared / "project", shared / "DONE", shared / "FAILED"
     with open(shared / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, however the worker ends
         if not done.exists() and not failed.exists():
-            copy_sources(project)
-            out = run_pipeline(project)
-            if out.returncode == 0:
+            try:
+                error = make(project)
+            except Exception as exc:  # noqa: BLE001 (the other workers must see it too, not wait and retry)
+                error = f"{type(exc).__name__}: {exc}"
+            if error is None:
                 done.write_text("ok\n")
             else:
-                failed.write_text(f"pipeline failed in {project}:\n{out.stdout[-2000:]}\n{out.stderr[-6000:]}")
+                failed.write_text(error)
     if failed.exists():
         pytest.fail(failed.read_text())
     return project
+
+
+def _build_sources(project: Path) -> str | None:
+    copy_sources(project)
+    out = run_pipeline(project)
+    return None if out.returncode == 0 else f"pipeline failed in {project}:\n{out.stdout[-2000:]}\n{out.stderr[-6000:]}"
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory, request) -> Path:
+    """The project with the pipeline run once in it, shared by every test and worker of the session (read-only)."""
+    return made_once(tmp_path_factory, request.config, "built", _build_sources)
 
 
 # The long modules, longest first (CPU seconds measured by `make bench-tests`), so that under xdist (--dist loadfile
