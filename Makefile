@@ -128,7 +128,7 @@ publish: $(STAMP)
 # session and shared by the workers (tests/conftest.py, built_project; it also orders the long modules first).
 # test-quick leaves out what is marked slow (CONTRIBUTING.md).
 PYTEST_WORKERS ?= auto
-PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
