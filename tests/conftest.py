@@ -105,11 +105,13 @@ def built_project(tmp_path_factory, request) -> Path:
     return made_once(tmp_path_factory, request.config, "built", _build_sources)
 
 
-# The long modules, longest first (CPU seconds measured by `make bench-tests`), so that under xdist (--dist loadfile
-# hands out whole modules in collection order) no worker idles at the end: the first starts the shared build, the
-# second needs none and runs beside it, the others find the build made. Any other module keeps its place after them.
-LONG_MODULES = ("test_diff_revision.py", "test_variants.py", "test_pipeline_run.py", "test_manuscript_render.py",
-                "test_clean.py")
+# The long modules, longest first (wall seconds under `make test`, measured by `--durations`), so that under xdist
+# (`--dist loadfile --no-loadscope-reorder`: whole modules handed out in collection order) no worker idles at the
+# end: the first takes the variants (stub notebooks, no shared build), the second starts the shared build for the
+# revision diff, and later modules find it made. Any other module keeps its place after them.
+LONG_MODULES = ("test_variants.py", "test_diff_revision.py", "test_pipeline_run.py", "test_publish.py",
+                "test_manuscript_render.py", "test_browser.py", "test_preview.py", "test_errors.py",
+                "test_synthetic.py", "test_clean.py")
 
 
 def pytest_collection_modifyitems(items):
