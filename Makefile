@@ -127,10 +127,11 @@ publish: $(STAMP)
 # Tests on every core (pytest-xdist). --dist loadfile: a module's tests stay on one worker, so its module fixtures
 # (a render, a copy of the build) are made once (loadgroup would do it per group, but pytest-xdist 3.8 cannot tag
 # groups under pytest 9.2: it sets item._nodeid, which pytest no longer reads). The pipeline is built once per
-# session and shared by the workers (tests/conftest.py, built_project; it also orders the long modules first).
+# session and shared by the workers (tests/conftest.py, built_project; it also orders the long modules first, and
+# --no-loadscope-reorder keeps that order: xdist would otherwise hand out the modules with the most tests first).
 # test-quick leaves out what is marked slow (CONTRIBUTING.md).
 PYTEST_WORKERS ?= auto
-PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)

@@ -44,13 +44,22 @@ def measure(name: str, cmd: list[str]) -> dict:
 
 
 def machine() -> dict:
+    """The machine, and what the suite found in place: CI's switches (a missing Quarto or browser fails instead of
+    skipping) and whether the working tree's build and published site exist (without ``_publish/``, the published
+    site is rendered by the suite when CI's switches are on)."""
     return {"date": dt.date.today().isoformat(), "machine": platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "system": f"{platform.system()} {platform.release()}"}
+            "python": platform.python_version(), "system": f"{platform.system()} {platform.release()}",
+            "ci_switches": {k: os.environ.get(k, "") for k in ("MBPM_REQUIRE_QUARTO", "MBPM_REQUIRE_BROWSER")},
+            "build_present": (ROOT / "build" / "results.json").is_file(),
+            "publish_present": (ROOT / "_publish" / "index.html").is_file()}
 
 
 def to_markdown(info: dict, rows: list[dict]) -> str:
+    switches = ", ".join(f"{k}={v}" for k, v in info["ci_switches"].items() if v) or "none"
     lines = [f"Test suite timings, {info['date']}: {info['system']}, {info['machine']}, {info['cores']} cores, "
-             f"Python {info['python']}.", "",
+             f"Python {info['python']}. CI switches: {switches}; working tree: build/ "
+             f"{'present' if info['build_present'] else 'absent'}, _publish/ "
+             f"{'present' if info['publish_present'] else 'absent (rendered by the suite when required)'}.", "",
              "| what | wall (s) | CPU (s) | passed | skipped | failed | load average before → after (1 min) |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:

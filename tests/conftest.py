@@ -23,6 +23,12 @@ import yaml
 
 from helpers.paths import NOT_SOURCES
 
+# jsonschema (under nbformat and papermill, which test modules import) imports the optional rfc3987_syntax, which
+# builds a Lark grammar on import: 1.2 s of CPU in every test process. No schema here checks an IRI format; the
+# pipeline skips it the same way (helpers.config, helpers.pipeline, the Snakefile).
+if "jsonschema" not in sys.modules:
+    sys.modules.setdefault("rfc3987_syntax", None)
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 BUILD_SETTINGS = ("--config", "figures_dir=build/figures")
@@ -64,31 +70,49 @@ def _shared_dir(tmp_path_factory, config) -> Path:
     return base.parent if hasattr(config, "workerinput") else base
 
 
-@pytest.fixture(scope="session")
-def built_project(tmp_path_factory, request) -> Path:
-    """The project with the pipeline run once in it, shared by every test and worker of the session (read-only)."""
-    shared = _shared_dir(tmp_path_factory, request.config) / "built"
+def made_once(tmp_path_factory, config, name: str, make) -> Path:
+    """``<shared>/<name>/project``, made by ``make(project)`` once per test session whichever xdist worker asks first;
+    the others wait for it (a file lock) and get the same folder. ``make`` returns None, or the error every asker
+    then fails with."""
+    shared = _shared_dir(tmp_path_factory, config) / name
     shared.mkdir(exist_ok=True)
     project, done, failed = shared / "project", shared / "DONE", shared / "FAILED"
     with open(shared / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, however the worker ends
         if not done.exists() and not failed.exists():
-            copy_sources(project)
-            out = run_pipeline(project)
-            if out.returncode == 0:
+            try:
+                error = make(project)
+            except Exception as exc:  # noqa: BLE001 (the other workers must see it too, not wait and retry)
+                error = f"{type(exc).__name__}: {exc}"
+            if error is None:
                 done.write_text("ok\n")
             else:
-                failed.write_text(f"pipeline failed in {project}:\n{out.stdout[-2000:]}\n{out.stderr[-6000:]}")
+                failed.write_text(error)
     if failed.exists():
         pytest.fail(failed.read_text())
     return project
 
 
-# The long modules, longest first (CPU seconds measured by `make bench-tests`), so that under xdist (--dist loadfile
-# hands out whole modules in collection order) no worker idles at the end: the first starts the shared build, the
-# second needs none and runs beside it, the others find the build made. Any other module keeps its place after them.
-LONG_MODULES = ("test_diff_revision.py", "test_variants.py", "test_pipeline_run.py", "test_manuscript_render.py",
-                "test_clean.py")
+def _build_sources(project: Path) -> str | None:
+    copy_sources(project)
+    out = run_pipeline(project)
+    return None if out.returncode == 0 else f"pipeline failed in {project}:\n{out.stdout[-2000:]}\n{out.stderr[-6000:]}"
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory, request) -> Path:
+    """The project with the pipeline run once in it, shared by every test and worker of the session (read-only)."""
+    return made_once(tmp_path_factory, request.config, "built", _build_sources)
+
+
+# The long modules, longest first (wall seconds under `make test`, measured by `--durations`), so that under xdist
+# (`--dist loadfile --no-loadscope-reorder`: whole modules handed out in collection order) no worker idles at the
+# end: the first takes the variants (stub notebooks, no shared build), the second starts the shared build for the
+# revision diff, and later modules find it made. The longest module `make test-quick` runs (test_validation.py, many
+# small ingests) is among them, so it starts first there. Any other module keeps its place after them.
+LONG_MODULES = ("test_variants.py", "test_diff_revision.py", "test_pipeline_run.py", "test_publish.py",
+                "test_manuscript_render.py", "test_browser.py", "test_preview.py", "test_errors.py",
+                "test_synthetic.py", "test_validation.py", "test_clean.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -97,9 +97,9 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def probes(browser, tmp_path_factory) -> dict[tuple[str, int], dict]:
+def probes(browser, request) -> dict[tuple[str, int], dict]:
     """(page, width) -> what PROBE found, for every page at every width, plus the status of each relative link."""
-    site = published_site(tmp_path_factory)
+    site = published_site(request)
     found = {}
     with serve(site) as base:
         for width in WIDTHS:

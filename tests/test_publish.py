@@ -28,8 +28,8 @@ LINKING = {"a": "href", "link": "href", "img": "src", "script": "src", "source":
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    return published_site(tmp_path_factory)
+def site(request) -> Path:
+    return published_site(request)
 
 
 def relative_links(page: str) -> list[str]:

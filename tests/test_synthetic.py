@@ -34,9 +34,15 @@ TABLE1 = {
 }
 
 
+@pytest.fixture(scope="module")
+def seed_7(tmp_path_factory) -> list[Path]:
+    """The files of a synthetic study with seed 7 (written once for the tests below)."""
+    return synthetic.synthesize(7, tmp_path_factory.mktemp("seed_7"))
+
+
 @pytest.mark.slow  # writes whole synthetic studies
-def test_same_seed_same_bytes(tmp_path):
-    a = synthetic.synthesize(7, tmp_path / "a")
+def test_same_seed_same_bytes(seed_7, tmp_path):
+    a = seed_7
     b = synthetic.synthesize(7, tmp_path / "b")
     assert [p.name for p in a] == list(synthetic.FILES)
     for pa, pb in zip(a, b, strict=True):
@@ -44,8 +50,8 @@ def test_same_seed_same_bytes(tmp_path):
 
 
 @pytest.mark.slow  # writes whole synthetic studies
-def test_other_seed_other_data(tmp_path):
-    a = synthetic.synthesize(7, tmp_path / "a")
+def test_other_seed_other_data(seed_7, tmp_path):
+    a = seed_7
     b = synthetic.synthesize(8, tmp_path / "b")
     assert a[0].read_bytes() != b[0].read_bytes()
 

@@ -25,7 +25,7 @@ import yaml
 from helpers import variants
 from helpers.paths import NOT_SOURCES
 
-from .conftest import ROOT
+from .conftest import ROOT, copy_project, made_once
 
 NOTEBOOKS = ["01_ingest", "02_scoring", "03_baseline", "04_trial_rmanova", "05_discussion_figures"]
 IGNORE = shutil.ignore_patterns(*NOT_SOURCES, "data")
@@ -280,12 +280,10 @@ def _stub_notebook(path: Path, nb: str, params: dict) -> None:
     path.write_text(json.dumps(nbjson))
 
 
-@pytest.fixture
-def stub_project(tmp_path):
-    """A copy of the project with stub notebooks and the variants: default, seed_one (slow), and the given extras."""
+def _make_stub_project(project: Path) -> Path:
+    """A copy of the project at ``project`` with stub notebooks and two variants: default and seed_one (slow)."""
     from helpers import pipeline
 
-    project = tmp_path / "project"
     shutil.copytree(ROOT, project, ignore=IGNORE)
     (project / "data" / "raw").mkdir(parents=True)
     (project / "data" / "raw" / "roster.csv").write_text("record_id\n1\n")
@@ -300,6 +298,26 @@ def stub_project(tmp_path):
     _add_variant(project, "default", {})
     _add_variant(project, "seed_one", {"seed": 1})
     return project
+
+
+@pytest.fixture
+def stub_project(tmp_path):
+    """A copy of the project with stub notebooks and the variants: default, seed_one (slow), and the given extras."""
+    return _make_stub_project(tmp_path / "project")
+
+
+@pytest.fixture
+def stub_built(tmp_path_factory, request) -> tuple[Path, str]:
+    """A stub project (as ``stub_project``) after one clean ``mbpm run`` of its default build, and that run's stderr:
+    made once per test session, shared (read-only) by the tests that compare a build with a clean run's."""
+    def build(project: Path) -> str | None:
+        _make_stub_project(project)
+        run = _mbpm_run(project)
+        (project.parent / "first-run.stderr").write_text(run.stderr)
+        return None if run.returncode == 0 else f"clean stub run failed in {project}:\n{run.stderr[-3000:]}"
+
+    project = made_once(tmp_path_factory, request.config, "stub-built", build)
+    return project, (project.parent / "first-run.stderr").read_text()
 
 
 def _add_variant(project, name, overrides):
@@ -444,25 +462,22 @@ def _build_bytes(project) -> dict[str, bytes]:
 
 @pytest.mark.notebooks
 @pytest.mark.slow
-def test_failed_run_sticks_and_a_killed_run_recovers(stub_project, tmp_path):
+def test_failed_run_sticks_and_a_killed_run_recovers(stub_built, tmp_path):
     """A failing notebook: one clear block, the executed notebook kept, results.json and the supplementary removed,
     and the next run fails again naming it (never "nothing to be done"). A notebook's fragment from a hand run is
     discarded. A run killed with SIGKILL in the middle of a notebook: the next plain run finishes, and its outputs
     are byte-identical to a clean run's in another folder."""
-    clean = tmp_path / "clean"
-    shutil.copytree(stub_project, clean)
-    first = _mbpm_run(clean)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert re.search(r"^notebook 01_ingest\s+started$", first.stderr, re.M)
-    assert re.search(r"^notebook 05_discussion_figures\s+done in \d+\.\d s$", first.stderr, re.M)
-    assert re.search(r"^pipeline finished in \d+\.\d s$", first.stderr, re.M)
-    assert "SNAKEMAKE" not in first.stderr and "Select jobs" not in first.stderr  # no banner, no bookkeeping
+    clean, first_stderr = stub_built  # a clean run (it succeeded) in a folder of its own
+    assert re.search(r"^notebook 01_ingest\s+started$", first_stderr, re.M)
+    assert re.search(r"^notebook 05_discussion_figures\s+done in \d+\.\d s$", first_stderr, re.M)
+    assert re.search(r"^pipeline finished in \d+\.\d s$", first_stderr, re.M)
+    assert "SNAKEMAKE" not in first_stderr and "Select jobs" not in first_stderr  # no banner, no bookkeeping
     reference = _build_bytes(clean)
     assert "build/results.json" in reference and "figures/fig1_flow.svg" in reference
 
-    # 1. a failing notebook (seed 13 breaks 03_baseline), in the default build folder
-    project = stub_project
-    assert _mbpm_run(project).returncode == 0
+    # 1. a failing notebook (seed 13 breaks 03_baseline), in the default build folder of a built project (a copy of
+    # the clean run's, modification times and Snakemake's records kept)
+    project = copy_project(clean, tmp_path / "project")
     for attempt in range(2):
         run = _mbpm_run(project, "--config", "build_dir=build", "seed=13")
         assert run.returncode != 0
@@ -522,16 +537,13 @@ def test_failed_run_sticks_and_a_killed_run_recovers(stub_project, tmp_path):
 
 
 @pytest.mark.notebooks
-def test_sigkill_of_mbpm_run_takes_snakemake_jobs_and_kernels_with_it(stub_project, tmp_path):
+def test_sigkill_of_mbpm_run_takes_snakemake_jobs_and_kernels_with_it(stub_project, stub_built):
     """`kill -9` of the `mbpm run` process itself (a closed terminal, an OOM kill) while 02_scoring runs: Snakemake,
     the notebook job (papermill) and its Jupyter kernel all end, so the next run is not refused, starts at once and
     finishes byte-identical to a clean run in another folder."""
     import psutil
 
-    clean = tmp_path / "clean"
-    shutil.copytree(stub_project, clean)
-    assert _mbpm_run(clean).returncode == 0
-    reference = _build_bytes(clean)
+    reference = _build_bytes(stub_built[0])  # a clean run's, in another folder
 
     project = stub_project
     block, started = project / "block-02_scoring", project / "started-02_scoring"
@@ -568,11 +580,12 @@ def test_sigkill_of_mbpm_run_takes_snakemake_jobs_and_kernels_with_it(stub_proje
 
 
 @pytest.mark.notebooks
-def test_an_override_raw_dir_included_leaves_the_default_build_untouched_and_says_where_it_wrote(stub_project):
+def test_an_override_raw_dir_included_leaves_the_default_build_untouched_and_says_where_it_wrote(stub_built, tmp_path):
     """`make report SNAKEMAKE_ARGS="--config raw_dir=..."` (another study's export) and `--config seed=...`: each
     builds into its own folder; build/ and figures/ stay byte-identical (not even rewritten), nothing is rotated, and
-    the "Outputs:" block lists the override's folder, not the default build."""
-    project = stub_project
+    the "Outputs:" block lists the override's folder, not the default build. Starts from a built project (a copy of
+    the clean run's)."""
+    project = copy_project(stub_built[0], tmp_path / "project")
     first = _mbpm_run(project, "--outputs", "--rotate-snapshot")
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"Outputs (build/):\n  executed notebooks   {project}/build/notebooks" in first.stdout

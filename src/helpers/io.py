@@ -7,12 +7,14 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from helpers.paths import PIPELINE_JOB_ENV, output_path, project_path, project_root  # noqa: F401  (re-exported)
+
+if TYPE_CHECKING:  # pandas is imported where a table is read or written: recording results needs no pandas (0.3 s)
+    import pandas as pd
 
 KEY_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 
@@ -40,6 +42,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = project_path(path)
     if not path.is_file():
         raise FileNotFoundError(missing_upstream(path))
+    import pandas as pd
+
     return pd.read_parquet(path)
 
 
@@ -157,6 +161,8 @@ def merge_results(fragments: list[str | Path], out_json: str | Path, out_csv: st
     out_json = project_path(out_json)
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(merged, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    import pandas as pd
+
     table = pd.DataFrame(rows, columns=["key", "value", "description", "notebook"]).sort_values("key")
     table.to_csv(project_path(out_csv), index=False, lineterminator="\n")
     return merged
