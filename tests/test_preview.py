@@ -3,7 +3,7 @@
 
 The page must stay served (HTTP 200, the old page) for the whole re-render, until the new page carries the edit; a
 save made during a re-render must reach the page too (Quarto's own watcher loses it: helpers.preview); the other
-formats in _manuscript/ must survive, and stopping the preview (Ctrl-C) ends Quarto too. Runs in a copy of the
+formats in _manuscript/ must survive, and stopping the preview (SIGTERM) ends Quarto too. Runs in a copy of the
 project (see tests/test_manuscript_render.py for the build it uses); no timing window: the test waits for the
 server's lines ("Browse at", a render's start), then polls until the page carries the edit, asserting every answer on
 the way.
@@ -117,7 +117,9 @@ def test_saved_edits_reach_the_page_which_stays_served_and_other_formats_survive
         qmd.write_text(text.replace(EDIT[0], DURING), encoding="utf-8")
         served(url, DURING, answers)
     finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: helpers.preview stops Quarto and ends
+        # a closed terminal or a kill: helpers.preview stops Quarto and ends (SIGTERM, not SIGINT: a process started
+        # by a pytest-xdist worker may inherit SIGINT ignored; in a terminal Ctrl-C reaches Quarto itself anyway)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         finally:
