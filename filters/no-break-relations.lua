@@ -3,7 +3,8 @@ A relation never breaks from its operands: the spaces around "=", "<", ">", "≤
 that "*p* < 0.001", "*n* = 12" or "d~z~ = 0.62" stay on one line, in the text and in the front matter (the
 abstract). The numbers the shortcodes print already hold no-break spaces inside (_extensions/results); this covers
 the spaces the author types around one ("*p* {{< pv key >}}", "d~z~ = {{< num key >}}"). Listed after `quarto` in
-each format's filters (_quarto.yml), so it sees the shortcodes' output.
+each format's filters (_quarto.yml), so it sees the shortcodes' output; pandoc applies it to the metadata (the
+abstract) as to the body.
 ]]
 
 local NBSP = "\u{00A0}"
@@ -33,19 +34,4 @@ local function glue(inlines)
   return inlines
 end
 
-local function in_meta(value)
-  local kind = pandoc.utils.type(value)
-  if kind == "Inlines" then
-    return glue(value:walk({ Inlines = glue }))
-  elseif kind == "Blocks" then
-    return value:walk({ Inlines = glue })
-  elseif kind == "List" or kind == "table" then
-    for k, v in pairs(value) do value[k] = in_meta(v) end
-  end
-  return value
-end
-
-return {
-  { Inlines = glue },
-  { Meta = function(meta) for k, v in pairs(meta) do meta[k] = in_meta(v) end return meta end },
-}
+return { { Inlines = glue } }
