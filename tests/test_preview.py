@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+from helpers import preview, render
 
 from .conftest import ROOT
 from .test_manuscript_render import project, quarto  # noqa: F401 (fixtures)
@@ -66,7 +67,7 @@ def served(url: str, text: str, answers: list[int]) -> str:
 
 def renders_started(lines: list[str]) -> int:
     """How many renders Quarto has started: it prints a line "pandoc" (bold) as each begins."""
-    return sum(re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() == "pandoc" for ln in list(lines))
+    return sum(render.ANSI_RE.sub("", ln).strip() == "pandoc" for ln in list(lines))
 
 
 def test_saved_edits_reach_the_page_which_stays_served_and_other_formats_survive(quarto, project):  # noqa: F811
@@ -81,9 +82,7 @@ def test_saved_edits_reach_the_page_which_stays_served_and_other_formats_survive
                                                                    "index.html")}
     for name, data in kept.items():
         (manuscript / name).write_bytes(data)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = preview.free_port()
     proc = subprocess.Popen(preview_command(port), cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     ready, lines = threading.Event(), []
