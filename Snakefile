@@ -11,9 +11,6 @@ import sys
 
 import yaml
 
-# The parameter check (jsonschema) would import the optional rfc3987_syntax, which builds a Lark grammar on import:
-# ~1.2 s of CPU on every run, a no-op included. The schema uses no IRI formats, so that import is skipped.
-sys.modules.setdefault("rfc3987_syntax", None)
 # Snakemake imports pandas and numpy (~0.5 s of CPU, on every run, a no-op included) to check whether a rule's params
 # hold a DataFrame or an array, and to hash such params; ours are strings, and it accepts their absence (it then
 # hashes params as text). Hidden in the Snakemake process only when not already imported; jobs are processes of

@@ -21,13 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers.config import skip_iri_grammar
 from helpers.paths import NOT_SOURCES
 
-# jsonschema (under nbformat and papermill, which test modules import) imports the optional rfc3987_syntax, which
-# builds a Lark grammar on import: 1.2 s of CPU in every test process. No schema here checks an IRI format; the
-# pipeline skips it the same way (helpers.config, helpers.pipeline, the Snakefile).
-if "jsonschema" not in sys.modules:
-    sys.modules.setdefault("rfc3987_syntax", None)
+skip_iri_grammar()  # jsonschema, under nbformat and papermill, which test modules import (helpers.config)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -46,11 +46,23 @@ def _syntax_error(shown: str, text: str, err) -> ParamsError:
     return ParamsError(f"{shown}:{start.line + 1}: not valid YAML{about}: {problem} ({at})\n{quoted}")
 
 
+def skip_iri_grammar() -> None:
+    """Have jsonschema go without the optional ``rfc3987_syntax``, unless jsonschema is already imported.
+
+    When installed, jsonschema imports it to check the "iri" string format, and it builds a Lark grammar on import:
+    1.2 s of CPU in every process that imports jsonschema (the parameter check, a notebook job through papermill and
+    nbformat, a test process). No schema of this project checks that format. Called before jsonschema is imported.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def check_params(path: str | Path = PARAMS, schema: str | Path = SCHEMA, root: str | Path | None = None) -> dict:
     """The parameters of ``path`` (a flat YAML mapping). Raises :class:`ParamsError`, one line per problem, each
     starting ``<file>:<line>:`` and naming the key: a YAML syntax error, a key given twice, a key the schema does
     not list (with the closest one), a value the schema rejects (with the allowed values). Relative paths are
     taken from ``root`` (default: the project root) and shown as given."""
+    skip_iri_grammar()
     import jsonschema
     import yaml
 
@@ -96,10 +108,6 @@ def check_params(path: str | Path = PARAMS, schema: str | Path = SCHEMA, root: s
 def params_ok(root: str | Path | None = None) -> bool:
     """Check config/params.yaml (under ``root``, default the project); on a problem print it and say the run did
     nothing. What ``mbpm run`` calls before it starts Snakemake."""
-    # jsonschema imports rfc3987_syntax when installed, to check the "iri" string format, and builds its grammar:
-    # 1.2 s CPU of the 1.4 s this check costs. The parameters' schema uses no format: this process goes without it.
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
     try:
         check_params(root=root)
     except ParamsError as err:

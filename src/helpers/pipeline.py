@@ -227,10 +227,9 @@ def execute(notebook: str | Path, output: str | Path, parameters: dict, kernel: 
     The executed notebook is then made reproducible (:func:`normalize_executed`): no timestamps, durations, random
     cell ids or absolute paths, so two runs of the same inputs give byte-identical files.
     """
-    # papermill imports nbformat, whose jsonschema imports the optional rfc3987_syntax (it builds a Lark grammar on
-    # import: 1.2 s of CPU per notebook job); no notebook schema checks an IRI format (as in helpers.config).
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
+    from helpers.config import skip_iri_grammar
+
+    skip_iri_grammar()  # papermill imports nbformat, which imports jsonschema
     import papermill
 
     ensure_kernel(kernel)
@@ -581,6 +580,9 @@ def check_config(config: dict, defaults: dict, schema: str | Path | None = "conf
     """
     problems = unknown_keys(config, defaults)
     if schema is not None and project_path(schema).is_file():
+        from helpers.config import skip_iri_grammar
+
+        skip_iri_grammar()
         import jsonschema
         import yaml
 
