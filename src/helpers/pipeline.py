@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from helpers.paths import project_path, project_root
+from helpers.render import ANSI_RE
 
 KERNEL_NAME = "mbpm-report"
 KERNEL_DISPLAY = "Python 3 (mbpm-report)"
@@ -436,7 +437,7 @@ def helper_frames(traceback_text: str, last: int = HELPER_FRAMES) -> list[str]:
     ``src/helpers/x.py:12 in f`` (relative to the folder holding src/), innermost last."""
     package = Path(__file__).resolve().parent
     frames = []
-    for m in FRAME_RE.finditer(re.sub(r"\x1b\[[0-9;]*m", "", traceback_text)):
+    for m in FRAME_RE.finditer(ANSI_RE.sub("", traceback_text)):
         path = Path(m["file"]).resolve()
         if path.is_relative_to(package):
             shown = path.relative_to(package.parent.parent)

@@ -35,6 +35,7 @@ import yaml
 
 from helpers.paths import project_path, project_root
 from helpers.pipeline import unknown_keys
+from helpers.render import ANSI_RE
 
 VARIANTS_DIR = "config/variants"
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")  # no "__": it separates name and rule
@@ -148,7 +149,7 @@ def _log_error(log: Path) -> str | None:
     if not log.is_file():
         return None
     lines = [ln.strip() for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in lines]
+    lines = [ANSI_RE.sub("", ln) for ln in lines]
     if any(re.match(r"^KeyboardInterrupt\b", line) for line in lines[-80:]):
         return None  # interrupted; what follows is noise of the shutdown (e.g. DeadKernelError)
     for line in reversed(lines[-60:]):
