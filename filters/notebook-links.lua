@@ -57,6 +57,10 @@ function Div(div)
   if rel == nil then
     return nil
   end
+  -- Quarto's embed writes the notebook's absolute path (data-notebook="/home/.../build/notebooks/..."); in the
+  -- everyday render nothing removes it, so the published page would carry the machine's path. Relative to the
+  -- project instead (Quarto's notebook previewer, in the `publish` profile, resolves it against index.qmd's folder).
+  div.attributes["notebook"] = rel
   local stem = rel:gsub("%.ipynb$", "")
   local title = div.attributes["notebook-title"] or pandoc.path.filename(rel)
   local href = rel
