@@ -69,19 +69,38 @@ def quarto() -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, quarto, request) -> Path:
-    """A copy of the project's sources with a build folder (the executed notebooks and results.json)."""
+    """A copy of the project's sources with a build folder (the executed notebooks and results.json), committed to a
+    git repository of its own as in an author's clone: Quarto's MECA bundle takes its source files from git (outside
+    git it takes every file of the folder, build/logs/ included, whose render log names the folder)."""
     project = copy_sources(tmp_path_factory.mktemp("manuscript") / "project")
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "sources"]):
+        subprocess.run(git + cmd, cwd=project, check=True, capture_output=True)
     build = source_build() or request.getfixturevalue("built_project") / "build"
     shutil.copytree(build / "notebooks", project / "build" / "notebooks")
     shutil.copy2(build / "results.json", project / "build" / "results.json")
     return project
 
 
+SOURCE_DATE = "1764633600"  # 2025-12-02: the date a build stands for (the copies are no git checkouts)
+
+
+def mbpm_render(quarto: str, project: Path) -> tuple[subprocess.CompletedProcess, str]:
+    """`mbpm render` (what `make report` runs: every format, the sources' date) in ``project``: the process and
+    Quarto's whole output (its log)."""
+    env = {**os.environ, "MBPM_PROJECT_ROOT": str(project), "SOURCE_DATE_EPOCH": SOURCE_DATE,
+           "PATH": f"{Path(quarto).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "helpers", "render", "--build", "build"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=1200)
+    return proc, (project / "build" / "logs" / "render.log").read_text(encoding="utf-8", errors="replace")
+
+
 @pytest.fixture(scope="module")
 def rendered(quarto, project) -> tuple[Path, str]:
-    proc = quarto_render(quarto, project)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"quarto render failed:\n{log[-6000:]}"
+    """The manuscript as `make report` renders it, and Quarto's log. The hand `quarto render` path is rendered by
+    test_words_follow_other_data (and tests/test_errors.py)."""
+    proc, log = mbpm_render(quarto, project)
+    assert proc.returncode == 0, f"mbpm render failed:\n{proc.stderr[-3000:]}\n{log[-6000:]}"
     return project / "_manuscript", log
 
 
@@ -323,20 +342,18 @@ def test_word_width_check_catches_a_squeezed_column(tmp_path, rendered):
     assert len(width_problems(bad)) > 10
 
 
-def test_two_renders_of_the_same_sources_are_byte_identical(project, tmp_path):
-    """`mbpm render` twice (with the date a build stands for, SOURCE_DATE_EPOCH here: the copy is no git checkout):
-    the HTML, Word, JATS and MECA files are the same bytes (no clock time, no attribute order that varies)."""
-    copy = tmp_path / "project"
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("_manuscript", ".quarto"))
-    env = {**os.environ, "MBPM_PROJECT_ROOT": str(copy), "SOURCE_DATE_EPOCH": "1764633600"}  # 2025-12-02
-    outputs = {}
-    for attempt in (1, 2):
-        proc = subprocess.run([sys.executable, "-m", "helpers", "render", "--build", "build"], cwd=copy, env=env,
-                              capture_output=True, text=True, timeout=1200)
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        outputs[attempt] = {name: (copy / "_manuscript" / name).read_bytes() for name in render.OUTPUTS}
-    assert [n for n in render.OUTPUTS if outputs[1][n] != outputs[2][n]] == []
-    assert b"2025-12-02" in outputs[1]["index.html"]  # the article's date is the sources' date, not the clock
+def test_two_renders_of_the_same_sources_are_byte_identical(quarto, project, rendered, tmp_path):
+    """`mbpm render` again, in another folder (with the same sources' date): the HTML, Word, JATS and MECA files are
+    the same bytes as the first render's (no clock time, no attribute order that varies, no absolute path)."""
+    copy = tmp_path / "another" / "project"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("_manuscript", ".quarto", "logs"))
+    proc, log = mbpm_render(quarto, copy)
+    assert proc.returncode == 0, f"{proc.stderr[-3000:]}\n{log[-4000:]}"
+    first, second = rendered[0], copy / "_manuscript"
+    assert [n for n in render.OUTPUTS if (first / n).read_bytes() != (second / n).read_bytes()] == []
+    assert b"2025-12-02" in (first / "index.html").read_bytes()  # the article's date is the sources', not the clock
+    for name in render.OUTPUTS:  # nor the folder it was rendered in (Quarto's embeds write absolute paths)
+        assert str(copy).encode() not in (second / name).read_bytes(), f"{name} carries the path of its folder"
 
 
 # ---------------------------------------------------------------------------------------------------------------
