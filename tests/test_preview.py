@@ -31,7 +31,6 @@ pytestmark = pytest.mark.notebooks
 
 EDIT = ("Chronic pain, pain that persists", "Chronic pain (an edit saved in preview), pain that persists")
 DURING = "Chronic pain (saved while a re-render ran), pain that persists"
-FIRST = "Chronic pain (saved just before it), pain that persists"
 
 
 def preview_command(port: int) -> list[str]:
@@ -104,12 +103,10 @@ def test_saved_edits_reach_the_page_which_stays_served_and_other_formats_survive
         status, page = get(url)
         assert status == 200 and "Chronic pain" in page and EDIT[1] not in page, (status, page[:300], lines[-5:])
         answers: list[int] = []
-        qmd.write_text(text.replace(*EDIT), encoding="utf-8")
-        served(url, EDIT[1], answers)
-        # a save while a re-render runs: save, wait for that render to start (Quarto prints "pandoc" as it starts
-        # one), save again; the second save must reach the page
+        # a saved edit, then a save while the re-render it started runs: save, wait for that render to start
+        # (Quarto prints "pandoc" as it starts one), save again; the second save must reach the page
         started = renders_started(lines)
-        qmd.write_text(text.replace(EDIT[0], FIRST), encoding="utf-8")
+        qmd.write_text(text.replace(*EDIT), encoding="utf-8")
         deadline = time.monotonic() + 600  # a guard against a hang only
         while renders_started(lines) == started and time.monotonic() < deadline:
             time.sleep(0.05)
