@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -378,3 +380,13 @@ def test_a_refused_run_names_the_live_holder_never_a_dead_pid():
     assert f"PID {gone.pid}" not in message
     live = runner.busy_message(f"PID {os.getpid()} (mbpm run), Snakemake PID {gone.pid}: report")
     assert f"PID {os.getpid()} (mbpm run)" in live
+
+
+def test_a_notebook_job_imports_papermill_without_pyarrow_and_leaves_it_importable():
+    """The notebook job's papermill comes without its HDFS support (pyarrow and numpy: 0.3 s of CPU per job), and
+    jsonschema builds no IRI grammar; pyarrow.fs is importable again afterwards (a fresh interpreter, as a job)."""
+    code = ("import sys; from helpers import pipeline; pipeline._papermill(); "
+            "print(sorted(m for m in ('pyarrow', 'numpy', 'rfc3987_syntax') if sys.modules.get(m))); "
+            "import pyarrow.fs; print(pyarrow.fs.LocalFileSystem.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["[]", "LocalFileSystem"]

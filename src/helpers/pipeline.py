@@ -228,11 +228,7 @@ def execute(notebook: str | Path, output: str | Path, parameters: dict, kernel: 
     The executed notebook is then made reproducible (:func:`normalize_executed`): no timestamps, durations, random
     cell ids or absolute paths, so two runs of the same inputs give byte-identical files.
     """
-    from helpers.config import skip_iri_grammar
-
-    skip_iri_grammar()  # papermill imports nbformat, which imports jsonschema
-    import papermill
-
+    papermill = _papermill()
     ensure_kernel(kernel)
     notebook, output = project_path(notebook), project_path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +260,26 @@ def execute(notebook: str | Path, output: str | Path, parameters: dict, kernel: 
 
 
 KERNEL_START_ATTEMPTS = 3
+
+
+def _papermill():
+    """papermill, imported without its optional HDFS support, which costs every notebook job 0.3 s of CPU:
+    papermill.iorw imports ``pyarrow.fs`` (and with it pyarrow and numpy) only to offer ``hdfs://`` paths, and the
+    pipeline's notebooks are local files. ``pyarrow.fs`` is unimportable only while papermill is imported (an
+    ``hdfs://`` path then fails with papermill's "missing dependency" message, as without pyarrow); nor does
+    jsonschema, under nbformat, build its IRI grammar (:func:`helpers.config.skip_iri_grammar`)."""
+    from helpers.config import skip_iri_grammar
+
+    skip_iri_grammar()
+    blocked = "pyarrow.fs" not in sys.modules
+    if blocked:
+        sys.modules["pyarrow.fs"] = None  # type: ignore[assignment]  (the import system's "not importable")
+    try:
+        import papermill
+    finally:
+        if blocked and sys.modules.get("pyarrow.fs", 0) is None:
+            del sys.modules["pyarrow.fs"]
+    return papermill
 
 
 # Metadata papermill and nbclient write that changes from run to run (wall-clock times and durations).
