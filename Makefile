@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 PYTEST_ARGS ?=
+# Bytecode caches (__pycache__/, ignored by git) are kept whatever the shell says: where PYTHONDONTWRITEBYTECODE is set
+# (as in many container images), every notebook job, kernel and Snakemake run would compile the helpers again, and
+# each of the test suite's few hundred Python processes too (pytest re-writing every test module's asserts).
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: publish install report test test-quick lint bench scale variants clean clean-variants distclean help diff snapshot
 
@@ -131,10 +135,6 @@ publish: $(STAMP)
 # --no-loadscope-reorder keeps that order: xdist would otherwise hand out the modules with the most tests first).
 # test-quick leaves out what is marked slow (CONTRIBUTING.md).
 PYTEST_WORKERS ?= auto
-# Where PYTHONDONTWRITEBYTECODE is set (as in many container images), each of the suite's few hundred Python processes
-# (notebook jobs, their kernels, Snakemake, the xdist workers' assertion rewriting) would compile the helpers and the
-# tests again: the tests keep bytecode caches (__pycache__/, ignored by git) whatever the shell says.
-test test-quick: export PYTHONDONTWRITEBYTECODE :=
 PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
 	$(BIN)/ruff check .
