@@ -113,18 +113,22 @@ def _scale_rule(scale: str) -> str:
 
 # ------------------------------------------------------------------------------------------------- numerics
 def _standardise(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """Columns of ``x`` standardised to sample mean 0 and SD 1 (ddof 1) within each group."""
+    """Columns of ``x`` standardised to sample mean 0 and SD 1 (ddof 1) within each group (one group if None)."""
     x = np.asarray(x, dtype=float).copy()
-    groups = np.zeros(len(x), dtype=int) if groups is None else groups
+    if groups is None:  # no masks and copies: _analyte_changes calls this thousands of times
+        return _standardise_block(x)
     for g in np.unique(groups):
         rows = groups == g
-        if rows.sum() < 2:
-            x[rows] = 0.0
-            continue
-        sub = x[rows]
-        sd = sub.std(axis=0, ddof=1)
-        x[rows] = (sub - sub.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        x[rows] = _standardise_block(x[rows])
     return x
+
+
+def _standardise_block(sub: np.ndarray) -> np.ndarray:
+    """Columns of ``sub`` standardised to sample mean 0 and SD 1 (ddof 1); all zero with fewer than two rows."""
+    if len(sub) < 2:
+        return np.zeros_like(sub)
+    sd = sub.std(axis=0, ddof=1)
+    return (sub - sub.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def _whiten(z: np.ndarray) -> np.ndarray:
