@@ -633,18 +633,21 @@ def _analyte_changes(rng: np.random.Generator, pre: np.ndarray, trial: _Trial) -
     z_out = np.zeros(len(trial.ids))
     for arm in trial.arms:
         base = pre[arm.rows]
+        base_cc = base[arm.cc]
         for _ in range(arm.tries):  # redraw until the complete cases stay in the assay range
             # changes scale with the person's level; correlated across analytes (shared saliva flow rate)
-            raw = base * (rng.normal(size=base.shape) @ trial.chol.T)
-            z = np.zeros_like(raw)
-            z[arm.cc] = _whiten(_standardise(raw[arm.cc])) @ trial.chol.T
-            z[arm.other] = rng.normal(size=(arm.other.sum(), len(ANALYTES))) @ trial.chol.T
-            # analysed patients with one value lost sit at their arm's mean change: the per-analyte paired tests
-            # on all available pairs then differ from the complete-case design only through n
-            value = base + arm.mean + z * arm.sd
-            if ((value[arm.cc] > trial.lo) & (value[arm.cc] < trial.hi)).all():
+            raw_cc = base_cc * (rng.normal(size=base.shape) @ trial.chol.T)[arm.cc]
+            z_cc = _whiten(_standardise(raw_cc)) @ trial.chol.T
+            noise_other = rng.normal(size=(arm.other.sum(), len(ANALYTES)))  # drawn every time; the last one is kept
+            value_cc = base_cc + arm.mean + z_cc * arm.sd
+            if ((value_cc > trial.lo) & (value_cc < trial.hi)).all():
                 break
-        post[arm.at] = value
+        z = np.zeros_like(base)
+        z[arm.cc] = z_cc
+        z[arm.other] = noise_other @ trial.chol.T
+        # analysed patients with one value lost sit at their arm's mean change: the per-analyte paired tests on
+        # all available pairs then differ from the complete-case design only through n
+        post[arm.at] = base + arm.mean + z * arm.sd
         z_out[arm.at] = z[:, 0]
     return post, z_out
 
