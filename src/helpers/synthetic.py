@@ -490,7 +490,7 @@ class _TrialArm:
     cc: np.ndarray  # complete cases: analysed, no value lost (mask over ``rows``)
     other: np.ndarray  # not analysed (low attendance, saliva unusable): changes drawn freely (mask over ``rows``)
     mean: np.ndarray  # designed mean change per analyte (pg/mL), synthetic_design.yaml analytes.<x>.change
-    sd: np.ndarray  # designed SD of the change per analyte (pg/mL): mean / the design's paired effect size
+    sd: np.ndarray  # designed SD of the change per analyte (pg/mL): mean / the design's dz
     tries: int  # draws allowed to keep the complete cases inside the assay range
 
 
@@ -508,11 +508,12 @@ class _Trial:
     cc: np.ndarray  # complete cases among the stayers
     arms: tuple[_TrialArm, ...]  # MBPM, then WL
     chol: np.ndarray  # Cholesky factor of the between-analyte correlation of the changes
-    lo: np.ndarray  # measurable range per analyte (pg/mL), :func:`_measurable_range`
-    hi: np.ndarray
+    lo: np.ndarray  # measurable range per analyte (pg/mL), :func:`_measurable_range`: lower end
+    hi: np.ndarray  # upper end
 
     @classmethod
     def of(cls, roster: pd.DataFrame) -> _Trial:
+        """The stayers of ``roster`` (columns arm, dropout, _role, _lost) and the design's change values."""
         d = design()["analytes"]
         stay = (roster["arm"] != "none").to_numpy() & (roster["dropout"] == 0).to_numpy()
         rows = np.flatnonzero(stay)
