@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -112,18 +113,22 @@ def _scale_rule(scale: str) -> str:
 
 # ------------------------------------------------------------------------------------------------- numerics
 def _standardise(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-    """Columns of ``x`` standardised to sample mean 0 and SD 1 (ddof 1) within each group."""
+    """Columns of ``x`` standardised to sample mean 0 and SD 1 (ddof 1) within each group (one group if None)."""
     x = np.asarray(x, dtype=float).copy()
-    groups = np.zeros(len(x), dtype=int) if groups is None else groups
+    if groups is None:  # no masks and copies: _analyte_changes calls this thousands of times
+        return _standardise_block(x)
     for g in np.unique(groups):
         rows = groups == g
-        if rows.sum() < 2:
-            x[rows] = 0.0
-            continue
-        sub = x[rows]
-        sd = sub.std(axis=0, ddof=1)
-        x[rows] = (sub - sub.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+        x[rows] = _standardise_block(x[rows])
     return x
+
+
+def _standardise_block(sub: np.ndarray) -> np.ndarray:
+    """Columns of ``sub`` standardised to sample mean 0 and SD 1 (ddof 1); all zero with fewer than two rows."""
+    if len(sub) < 2:
+        return np.zeros_like(sub)
+    sd = sub.std(axis=0, ddof=1)
+    return (sub - sub.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
 def _whiten(z: np.ndarray) -> np.ndarray:
@@ -438,7 +443,10 @@ def _analytes(rng: np.random.Generator, roster: pd.DataFrame) -> tuple[pd.DataFr
     Each candidate is a baseline draw (log-normal per analyte, a shared between-analyte correlation, the arms'
     baseline offsets) and the post-visit values that follow from it (:func:`_analyte_changes`); the candidate
     closest to the published pattern (:func:`_pattern_distance`) is kept. Candidates are drawn one after the
-    other from ``rng``, so the result depends on the seed only. Returns ``(pre, post, oxytocin change z)``.
+    other from ``rng``, so the result depends on the seed only. Candidates are plain arrays (rows as in the
+    roster, :class:`_Trial` says which rows the trial's are); only the one kept becomes tables. Returns
+    ``(pre, post, oxytocin change z)``: ``pre`` indexed by every record_id, ``post`` and the z by the trial
+    patients who stayed.
     """
     d = design()["analytes"]
     a = assays()
@@ -456,19 +464,74 @@ def _analytes(rng: np.random.Generator, roster: pd.DataFrame) -> tuple[pd.DataFr
     il8 = ANALYTES.index("il8")
     rb = d["baseline_correlation"]
     chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), rb) + (1 - rb) * np.eye(len(ANALYTES)))
+    trial = _Trial.of(roster)
     best, best_distance = None, np.inf
     for _ in range(k):
         z = _standardise(rng.normal(size=(n, len(ANALYTES))) @ chol.T + shift, hc.astype(int))
         log_pre = np.where(hc[:, None], np.log(med / ratio) + hc_sd * z, np.log(med) + lsd * z)
         log_pre[hc, il8] += _auc_shift(log_pre[~hc, il8], log_pre[hc, il8], d["il8_auc_target"])
-        pre = pd.DataFrame(np.exp(log_pre), columns=list(ANALYTES), index=roster["record_id"].to_numpy())
-        post, oxt_z = _analyte_changes(rng, roster, pre)
-        distance = _pattern_distance(pre, post, roster)
+        pre = np.exp(log_pre)
+        post, oxt_z = _analyte_changes(rng, pre, trial)
+        distance = _pattern_distance(pre, post, hc, trial)
         if distance < best_distance:
             best, best_distance = (pre, post, oxt_z), distance
     pre, post, oxt_z = best
-    lo, hi = _measurable_range()
-    return pre, post.clip(lower=lo, upper=hi, axis=1), oxt_z
+    return (pd.DataFrame(pre, columns=list(ANALYTES), index=roster["record_id"].to_numpy()),
+            pd.DataFrame(post, columns=list(ANALYTES), index=trial.ids).clip(lower=trial.lo, upper=trial.hi, axis=1),
+            pd.Series(oxt_z, index=trial.ids))
+
+
+@dataclass(frozen=True)
+class _TrialArm:
+    """One arm's trial patients who stayed, and the arm's designed changes (fixed for a study)."""
+
+    rows: np.ndarray  # their rows in the roster (and in a candidate's baseline array)
+    at: np.ndarray  # their positions among all stayers (rows of a candidate's post-visit array)
+    cc: np.ndarray  # complete cases: analysed, no value lost (mask over ``rows``)
+    other: np.ndarray  # not analysed (low attendance, saliva unusable): changes drawn freely (mask over ``rows``)
+    mean: np.ndarray  # designed mean change per analyte (pg/mL), synthetic_design.yaml analytes.<x>.change
+    sd: np.ndarray  # designed SD of the change per analyte (pg/mL): mean / the design's dz
+    tries: int  # draws allowed to keep the complete cases inside the assay range
+
+
+@dataclass(frozen=True)
+class _Trial:
+    """The trial patients who stayed (those with a post visit), as array positions computed once per study.
+
+    Every candidate of :func:`_analytes` shares these, so its post-visit values and its distance from the
+    published pattern are plain array arithmetic.
+    """
+
+    ids: np.ndarray  # record_id of each stayer, roster order (the index of the post-visit table)
+    rows: np.ndarray  # their rows in the roster
+    arm: np.ndarray  # "MBPM" or "WL" per stayer
+    cc: np.ndarray  # complete cases among the stayers
+    arms: tuple[_TrialArm, ...]  # MBPM, then WL
+    chol: np.ndarray  # Cholesky factor of the between-analyte correlation of the changes
+    lo: np.ndarray  # measurable range per analyte (pg/mL), :func:`_measurable_range`: lower end
+    hi: np.ndarray  # upper end
+
+    @classmethod
+    def of(cls, roster: pd.DataFrame) -> _Trial:
+        """The stayers of ``roster`` (columns arm, dropout, _role, _lost) and the design's change values."""
+        d = design()["analytes"]
+        stay = (roster["arm"] != "none").to_numpy() & (roster["dropout"] == 0).to_numpy()
+        rows = np.flatnonzero(stay)
+        arm = roster["arm"].to_numpy()[rows]
+        core = np.isin(roster["_role"].to_numpy()[rows], ["mbpm_analysed", "wl_analysed"])
+        cc = core & ~roster["_lost"].to_numpy()[rows]
+        arms = []
+        for name in ("MBPM", "WL"):
+            at = np.flatnonzero(arm == name)
+            mean = np.array([d[x]["change"][name][0] for x in ANALYTES])
+            sd = mean / np.array([d[x]["change"][name][1] for x in ANALYTES])
+            arms.append(_TrialArm(rows=rows[at], at=at, cc=cc[at], other=~core[at], mean=mean, sd=sd,
+                                  tries=50 if cc[at].sum() <= 200 else 1))
+        r = d["change_correlation"]
+        chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), r) + (1 - r) * np.eye(len(ANALYTES)))
+        lo, hi = _measurable_range()
+        return cls(ids=roster["record_id"].to_numpy()[rows], rows=rows, arm=arm, cc=cc, arms=tuple(arms), chol=chol,
+                   lo=lo, hi=hi)
 
 
 def _auc_shift(x: np.ndarray, y: np.ndarray, target: float) -> float:
@@ -481,7 +544,8 @@ def _auc_shift(x: np.ndarray, y: np.ndarray, target: float) -> float:
     m = len(x) * len(y)
     want = int(np.clip(round(target * m), 1, m - 1))  # pairs with x - y > c
     if m <= 4_000_000:
-        diffs = np.sort(np.subtract.outer(x, y).ravel())
+        # only the two bracketing order statistics are needed: a partial sort puts exactly them in place
+        diffs = np.partition(np.subtract.outer(x, y).ravel(), (m - want - 1, m - want))
         return float((diffs[m - want - 1] + diffs[m - want]) / 2)
     # large studies: bisection on c (the count is a non-increasing step function of c), O((n_x + n_y) log n_x)
     xs = np.sort(x)
@@ -499,9 +563,11 @@ def _auc_shift(x: np.ndarray, y: np.ndarray, target: float) -> float:
     return (lo + hi) / 2
 
 
-def _pattern_distance(pre: pd.DataFrame, post: pd.DataFrame, roster: pd.DataFrame) -> float:
+def _pattern_distance(pre: np.ndarray, post: np.ndarray, hc: np.ndarray, trial: _Trial) -> float:
     """Distance of one candidate study from the published pattern (smaller is closer).
 
+    ``pre``: baseline concentrations (pg/mL), one row per participant in roster order; ``hc``: which rows are
+    healthy controls; ``post``: post-visit concentrations, one row per stayer of ``trial``.
     Baseline (all participants): IL-8's P(CP > HC) near the target, IL-8 variances unequal (Levene mean-centred
     p < 0.05), no other analyte differing (Kruskal-Wallis p > 0.10). Trial (complete cases): Pillai's V of the
     Biomarker main effect and of Biomarker x Group near their targets (:func:`_biomarker_pillai`). Every
@@ -510,8 +576,7 @@ def _pattern_distance(pre: pd.DataFrame, post: pd.DataFrame, roster: pd.DataFram
     continuous draws): H = 12 (U - n1 n2 / 2)^2 / (n1 n2 (N + 1)).
     """
     d = design()["analytes"]
-    hc = (roster["cohort"] == "HC").to_numpy()
-    values = pre.to_numpy()
+    values = pre
     n_cp, n_hc = (~hc).sum(), hc.sum()
     ranks = stats.rankdata(values, axis=0)
     u = ranks[~hc].sum(axis=0) - n_cp * (n_cp + 1) / 2
@@ -523,14 +588,11 @@ def _pattern_distance(pre: pd.DataFrame, post: pd.DataFrame, roster: pd.DataFram
     il8 = ANALYTES.index("il8")
     others = np.delete(np.arange(len(ANALYTES)), il8)
     distance = 1000 * abs(auc[il8] - d["il8_auc_target"]) + (levene_p[il8] >= 0.05) + (p[others] <= 0.10).sum()
-    trial = roster.set_index("record_id").loc[post.index]
-    cc = trial["_role"].isin(["mbpm_analysed", "wl_analysed"]).to_numpy() & ~trial["_lost"].to_numpy()
-    ids = post.index[cc]
-    v_b, v_bg = _biomarker_pillai(pre.loc[ids].to_numpy(), post.loc[ids].to_numpy(), trial["arm"].to_numpy()[cc])
+    pre_trial = pre[trial.rows]
+    v_b, v_bg = _biomarker_pillai(pre_trial[trial.cc], post[trial.cc], trial.arm[trial.cc])
     distance += 20 * (abs(v_b - d["pillai_target"]["biomarker"]) + abs(v_bg - d["pillai_target"]["biomarker_group"]))
-    lo, hi = _measurable_range()
-    inside = pd.concat([pre.loc[post.index], post])
-    distance += ((inside < lo) | (inside > hi)).to_numpy().sum()
+    inside = np.vstack([pre_trial, post])
+    distance += ((inside < trial.lo) | (inside > trial.hi)).sum()
     return float(distance)
 
 
@@ -561,39 +623,33 @@ def _biomarker_pillai(pre: np.ndarray, post: np.ndarray, arm: np.ndarray) -> tup
     return float(lam_b / (1 + lam_b)), float(lam_bg / (1 + lam_bg))
 
 
-def _analyte_changes(rng: np.random.Generator, roster: pd.DataFrame, pre: pd.DataFrame) -> tuple[pd.DataFrame,
-                                                                                                  pd.Series]:
-    """Post-visit concentrations for trial patients who stayed; complete cases follow the design exactly."""
-    d = design()["analytes"]
-    stay = roster[(roster["arm"] != "none") & (roster["dropout"] == 0)]
-    post = pd.DataFrame(index=stay["record_id"].to_numpy(), columns=list(ANALYTES), dtype=float)
-    z_out = pd.Series(0.0, index=post.index)
-    r = d["change_correlation"]
-    chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), r) + (1 - r) * np.eye(len(ANALYTES)))
-    lo, hi = _measurable_range()
-    for arm in ("MBPM", "WL"):
-        sub = stay[stay["arm"] == arm]
-        core = sub["_role"].isin(["mbpm_analysed", "wl_analysed"]).to_numpy()
-        lost = sub["_lost"].to_numpy()
-        ids = sub["record_id"].to_numpy()
-        base = pre.loc[ids].to_numpy()
-        cc = core & ~lost
-        other = ~core
-        mean = np.array([d[x]["change"][arm][0] for x in ANALYTES])
-        sd = mean / np.array([d[x]["change"][arm][1] for x in ANALYTES])
-        for _ in range(50 if cc.sum() <= 200 else 1):  # redraw until the complete cases stay in the assay range
+def _analyte_changes(rng: np.random.Generator, pre: np.ndarray, trial: _Trial) -> tuple[np.ndarray, np.ndarray]:
+    """Post-visit concentrations for trial patients who stayed; complete cases follow the design exactly.
+
+    ``pre``: baseline concentrations (pg/mL), one row per participant in roster order. Returns the post-visit
+    concentrations (pg/mL, one row per stayer of ``trial``, columns as ``ANALYTES``) and each stayer's
+    standardised oxytocin change.
+    """
+    post = np.full((len(trial.ids), len(ANALYTES)), np.nan)
+    z_out = np.zeros(len(trial.ids))
+    for arm in trial.arms:
+        base = pre[arm.rows]
+        base_cc = base[arm.cc]
+        for _ in range(arm.tries):  # redraw until the complete cases stay in the assay range
             # changes scale with the person's level; correlated across analytes (shared saliva flow rate)
-            raw = base * (rng.normal(size=base.shape) @ chol.T)
-            z = np.zeros_like(raw)
-            z[cc] = _whiten(_standardise(raw[cc])) @ chol.T
-            z[other] = rng.normal(size=(other.sum(), len(ANALYTES))) @ chol.T
-            # analysed patients with one value lost sit at their arm's mean change: the per-analyte paired tests
-            # on all available pairs then differ from the complete-case design only through n
-            value = base + mean + z * sd
-            if ((value[cc] > lo) & (value[cc] < hi)).all():
+            raw_cc = base_cc * (rng.normal(size=base.shape) @ trial.chol.T)[arm.cc]
+            z_cc = _whiten(_standardise(raw_cc)) @ trial.chol.T
+            noise_other = rng.normal(size=(arm.other.sum(), len(ANALYTES)))  # drawn every time; the last one is kept
+            value_cc = base_cc + arm.mean + z_cc * arm.sd
+            if ((value_cc > trial.lo) & (value_cc < trial.hi)).all():
                 break
-        post.loc[ids] = value
-        z_out.loc[ids] = z[:, 0]
+        z = np.zeros_like(base)
+        z[arm.cc] = z_cc
+        z[arm.other] = noise_other @ trial.chol.T
+        # analysed patients with one value lost sit at their arm's mean change: the per-analyte paired tests on
+        # all available pairs then differ from the complete-case design only through n
+        post[arm.at] = base + arm.mean + z * arm.sd
+        z_out[arm.at] = z[:, 0]
     return post, z_out
 
 
