@@ -134,14 +134,19 @@ publish: $(STAMP)
 # session and shared by the workers (tests/conftest.py, built_project; it also orders the long modules first, and
 # --no-loadscope-reorder keeps that order: xdist would otherwise hand out the modules with the most tests first).
 # test-quick leaves out what is marked slow (CONTRIBUTING.md).
-PYTEST_WORKERS ?= auto
-PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+# Workers: `make test` runs one more than the cores this process may use. Its end-to-end tests spend part of their
+# time waiting on what they start (Quarto, Jupyter kernels, Snakemake's status checks, a browser), and the extra
+# worker keeps every core busy. On 2 cores (make bench-tests), 2 workers took 244 s with 1.7 cores busy on average,
+# and 3 workers took 231 s with 2.0. test-quick is all computation: one worker per core (xdist's auto) is faster.
+PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else os.cpu_count() + 1)')
+PYTEST_QUICK_WORKERS ?= auto
+PYTEST_XDIST = --dist loadfile --no-loadscope-reorder
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
-	$(BIN)/pytest $(PYTEST_XDIST) -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_QUICK_WORKERS) $(PYTEST_XDIST) -m "not slow" $(PYTEST_ARGS)
 
 # How long the suite takes (wall and CPU seconds, test counts, machine, date): build/benchmarks/tests.md (+ .json).
 bench-tests: $(STAMP)

@@ -104,9 +104,10 @@ def built_project(tmp_path_factory, request) -> Path:
 
 # The long modules, longest first (wall seconds under `make test`, measured by `--durations`), so that under xdist
 # (`--dist loadfile --no-loadscope-reorder`: whole modules handed out in collection order) no worker idles at the
-# end: the first takes the variants (stub notebooks, no shared build), the second starts the shared build for the
-# revision diff, and later modules find it made. The longest module `make test-quick` runs (test_validation.py, many
-# small ingests) is among them, so it starts first there. Any other module keeps its place after them.
+# end: the first worker takes the variants (stub notebooks, no shared build), the second starts the shared build for
+# the revision diff, a third (`make test` runs one worker more than there are cores) waits for it, and later modules
+# find it made. The longest module `make test-quick` runs (test_validation.py, many small ingests) is among them, so
+# it starts first there. Any other module keeps its place after them.
 LONG_MODULES = ("test_variants.py", "test_diff_revision.py", "test_pipeline_run.py", "test_publish.py",
                 "test_manuscript_render.py", "test_browser.py", "test_preview.py", "test_errors.py",
                 "test_synthetic.py", "test_validation.py", "test_clean.py")
