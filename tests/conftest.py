@@ -1,7 +1,7 @@
 """Shared test fixtures: the project root, the configuration, and ONE pipeline build per test session.
 
 ``built_project`` is a copy of the project's sources with the whole pipeline run once in it (the shipped data,
-default parameters, figures inside the build: ``snakemake --config figures_dir=build/figures``). Every test that
+default parameters: the build in build/, the figures in figures/, as ``make report`` makes them). Every test that
 needs a real build uses it instead of running the pipeline itself. Under pytest-xdist each worker is its own
 process with its own session fixtures, so the build lives in the folder the workers share (the parent of each
 worker's base temp folder) behind a file lock: the first worker builds it, the others wait for the lock and reuse
@@ -28,7 +28,6 @@ skip_iri_grammar()  # jsonschema, under nbformat and papermill, which test modul
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-BUILD_SETTINGS = ("--config", "figures_dir=build/figures")
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +41,9 @@ def config() -> dict:
 
 
 def run_pipeline(project: Path, *args: str) -> subprocess.CompletedProcess:
-    """Snakemake (2 cores) on ``project``, as the tests run it: figures inside the build folder."""
+    """Snakemake (2 cores) on ``project``, with the project's parameters and ``args``."""
     env = {**os.environ, "MBPM_PROJECT_ROOT": str(project)}
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *BUILD_SETTINGS, *args], cwd=project,
+    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd=project,
                           env=env, capture_output=True, text=True)
 
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,6 @@ from .conftest import copy_project
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 QUARTO = shutil.which("quarto") is not None
-SETTINGS = ("--config", "figures_dir=build/figures")
 
 
 def run(project, *args, check=True):
@@ -36,7 +36,7 @@ def run(project, *args, check=True):
 
 
 def build(project):
-    run(project, "-m", "snakemake", "--cores", "2", "--quiet", "rules", *SETTINGS)
+    run(project, "-m", "snakemake", "--cores", "2", "--quiet", "rules")
     if QUARTO:
         env = {**os.environ, "MBPM_PROJECT_ROOT": str(project), "QUARTO_PYTHON": sys.executable}
         out = subprocess.run(["quarto", "render", "index.qmd", "--to", "html"], cwd=project, env=env,
@@ -76,6 +76,7 @@ def revision(built_project, tmp_path_factory):
     build(project)
     old = tmp_path_factory.mktemp("old")
     shutil.copytree(project / "build", old / "build", ignore=shutil.ignore_patterns("notebooks", "data", "logs"))
+    shutil.copytree(project / "figures", old / "figures")
     if QUARTO:
         shutil.copy2(project / "_manuscript" / "index.html", old / "article.html")
     run(project, "-m", "helpers", "snapshot")
@@ -123,8 +124,8 @@ def test_report_lists_exactly_the_changed_table_cells(revision):
 
 def test_report_lists_exactly_the_changed_figures(revision):
     project, old, _, changes = revision
-    expected = {p.name for p in (project / "build" / "figures").glob("*.png")
-                if p.read_bytes() != (old / "build" / "figures" / p.name).read_bytes()}  # deterministic PNGs
+    expected = {p.name for p in (project / "figures").glob("*.png")
+                if p.read_bytes() != (old / "figures" / p.name).read_bytes()}  # deterministic PNGs
     assert {f["name"] for f in changes["figures"]} == expected
 
 
@@ -162,9 +163,10 @@ def _words(text):
     return re.sub(r"\s+", "", text)
 
 
-def test_git_ref_of_the_submitted_sources(revision):
+def test_git_ref_of_the_submitted_sources(revision, built_project):
     """BASE=HEAD builds the committed sources (the raw value before the edit) in build/.diff-base/: against the
-    revision it reports the same keys and cells as the snapshot; against the snapshot, nothing."""
+    revision it reports the same keys and cells as the snapshot; against the snapshot, nothing. That build is a
+    clean run of the session's sources in another folder: byte for byte the session's own clean run."""
     project, _, _, changes = revision
     run(project, "-m", "helpers", "diff", "--base", "HEAD", "--no-render", "--no-supplementary", "--cores", "2",
         "--out", "build/diff-head")
@@ -176,3 +178,37 @@ def test_git_ref_of_the_submitted_sources(revision):
         "--no-supplementary", "--out", "build/diff-same")
     same = json.loads((project / "build" / "diff-same" / "changes.json").read_text())
     assert same["empty"] is True, same
+
+    # two clean runs of the same sources, in two folders (the session's and HEAD's), are the same bytes
+    files = [p.relative_to(built_project) for p in sorted((built_project / "build").rglob("*")) if p.is_file()
+             and p.parts[len(built_project.parts) + 1] in ("notebooks", "results", "supplementary", "tables")]
+    files += [Path("build/results.json"), Path("build/results_keys.csv"),
+              *(p.relative_to(built_project) for p in sorted((built_project / "figures").iterdir()))]
+    assert len(files) > 20
+    provenance = Path("build/supplementary/provenance.qmd")
+    files.remove(provenance)  # compared below, without the rows that say where each run's sources came from
+    differ = [str(f) for f in files if (built_project / f).read_bytes() != (scratch / f).read_bytes()]
+    assert not differ, f"differ between two clean runs: {differ}"
+    session, head = _table_rows(built_project / provenance), _table_rows(scratch / provenance)
+    assert {k: v for k, v in session.items() if k not in SOURCE_ROWS} == {k: v for k, v in head.items()
+                                                                          if k not in SOURCE_ROWS}
+    # HEAD's build names its commit and that commit's date, not the state of the checkout it was built inside
+    # (whose working tree holds the edit)
+    sha, date = subprocess.run(["git", "log", "-1", "--format=%H %cd", "--date=format-local:%Y-%m-%d %H:%M:%S", "HEAD"],
+                               cwd=project, env={**os.environ, "TZ": "UTC"}, capture_output=True, text=True,
+                               check=True).stdout.strip().split(" ", 1)
+    assert head["git commit"] == f"{sha} (exported with git archive)"
+    assert head["source date"] == f"{date} UTC (SOURCE_DATE_EPOCH)"
+
+
+SOURCE_ROWS = ("git commit", "source date")
+
+
+def _table_rows(path) -> dict[str, str]:
+    """First cell -> second cell of each row of the Markdown pipe tables in ``path`` (Markdown escapes removed)."""
+    rows = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip().replace("\\", "") for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if len(cells) >= 2 and not set("".join(cells)) <= set("-: "):
+            rows.setdefault(cells[0], cells[1])
+    return rows

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import yaml
 
-from helpers.paths import project_path, project_root
+from helpers.paths import SOURCE_COMMIT_ENV, project_path, project_root
 
 SNAPSHOT_DIR = "build/snapshot"  # the author's snapshot (`make snapshot`): kept until the author takes another
 AUTO_DIR = "build/previous"  # the build before the last change, kept automatically by `make report` (rotation)
@@ -963,7 +963,10 @@ def build_ref(ref: str, *, cores: str = "all", render: bool = True, root: Path |
         with tarfile.open(archive) as tar:
             tar.extractall(scratch, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         archive.unlink()
-        env = {**os.environ, "MBPM_PROJECT_ROOT": str(scratch),
+        # its provenance is the commit's (the folder sits inside the project's checkout, whose HEAD, date and
+        # uncommitted changes are not the ref's)
+        env = {**os.environ, "MBPM_PROJECT_ROOT": str(scratch), SOURCE_COMMIT_ENV: sha,
+               "SOURCE_DATE_EPOCH": _git("log", "-1", "--format=%ct", sha, cwd=root),
                "PYTHONPATH": os.pathsep.join([str(scratch / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         print(f"diff: building {label} in {_shown(scratch)} (the pipeline, once; kept for the next diff)", flush=True)
         out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores), "--quiet", "rules"],

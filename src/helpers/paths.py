@@ -82,6 +82,11 @@ def output_path(path: str | Path) -> Path:
     return redirected
 
 
+# Set by helpers.diff.build_ref for a build of a git ref's exported sources (``git archive``, in a folder inside the
+# project's own checkout, whose HEAD and working tree are not that ref's): the commit the sources are.
+SOURCE_COMMIT_ENV = "MBPM_SOURCE_COMMIT"
+
+
 def source_epoch(root: str | Path | None = None) -> tuple[int, str] | None:
     """The moment a build stands for, never the wall clock (two runs of the same sources publish the same date):
     ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention, https://reproducible-builds.org/specs/source-date-epoch/)

@@ -35,7 +35,7 @@ import yaml
 
 from helpers import environment, io
 from helpers.claims import VERDICTS, adjusted_within, claim_verdict, load_paper_values, qualitative_claims
-from helpers.paths import source_epoch
+from helpers.paths import SOURCE_COMMIT_ENV, source_epoch
 from helpers.publish import PAGES  # listed there: the Snakefile reads them without pandas
 
 __data_files__ = ["paper_values.csv"]
@@ -248,7 +248,10 @@ def sha256(path: Path) -> str:
 
 
 def git_commit(root: Path) -> str:
-    """HEAD commit, with '(uncommitted changes)' when the working tree differs; 'unknown' outside git."""
+    """HEAD commit, with '(uncommitted changes)' when the working tree differs; 'unknown' outside git. For the
+    exported sources of a git ref (``$MBPM_SOURCE_COMMIT``), that commit."""
+    if os.environ.get(SOURCE_COMMIT_ENV):
+        return f"{os.environ[SOURCE_COMMIT_ENV]} (exported with git archive)"
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
