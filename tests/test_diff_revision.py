@@ -189,9 +189,9 @@ def test_git_ref_of_the_submitted_sources(revision, built_project):
     files.remove(provenance)  # compared below, without the rows that say where each run's sources came from
     differ = [str(f) for f in files if (built_project / f).read_bytes() != (scratch / f).read_bytes()]
     assert not differ, f"differ between two clean runs: {differ}"
-    session, head = _table_rows(built_project / provenance), _table_rows(scratch / provenance)
-    assert {k: v for k, v in session.items() if k not in SOURCE_ROWS} == {k: v for k, v in head.items()
-                                                                          if k not in SOURCE_ROWS}
+    session, head = _page_lines(built_project / provenance), _page_lines(scratch / provenance)
+    assert [ln for ln in session if ln[0] not in SOURCE_ROWS] == [ln for ln in head if ln[0] not in SOURCE_ROWS]
+    head = {ln[0]: ln[1].replace("\\", "") for ln in head if len(ln) > 1}  # Markdown escapes removed
     # HEAD's build names its commit and that commit's date, not the state of the checkout it was built inside
     # (whose working tree holds the edit)
     sha, date = subprocess.run(["git", "log", "-1", "--format=%H %cd", "--date=format-local:%Y-%m-%d %H:%M:%S", "HEAD"],
@@ -204,11 +204,12 @@ def test_git_ref_of_the_submitted_sources(revision, built_project):
 SOURCE_ROWS = ("git commit", "source date")
 
 
-def _table_rows(path) -> dict[str, str]:
-    """First cell -> second cell of each row of the Markdown pipe tables in ``path`` (Markdown escapes removed)."""
-    rows = {}
+def _page_lines(path) -> list[tuple[str, ...]]:
+    """Every line of a Markdown page, a table row as its cells: the padding that aligns a column, and the length of
+    its rule, follow the column's widest value, which the rows compared apart from the rest may change."""
+    lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        cells = [c.strip().replace("\\", "") for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        if len(cells) >= 2 and not set("".join(cells)) <= set("-: "):
-            rows.setdefault(cells[0], cells[1])
-    return rows
+        cells = tuple(c.strip() for c in line.strip().strip("|").split("|"))
+        cells = tuple(re.sub("-+", "-", c) if c and set(c) <= set(":-") else c for c in cells)  # a rule's dashes
+        lines.append(cells if line.startswith("|") else (line,))
+    return lines
