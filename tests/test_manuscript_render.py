@@ -82,7 +82,7 @@ def project(tmp_path_factory, quarto, request) -> Path:
     return project
 
 
-SOURCE_DATE = "1764633600"  # 2025-12-02: the date a build stands for (the copies are no git checkouts)
+SOURCE_DATE = "1764633600"  # 2025-12-02: the date the build stands for (not the copy's commit, made just now)
 
 
 def mbpm_render(quarto: str, project: Path) -> tuple[subprocess.CompletedProcess, str]:

@@ -383,7 +383,7 @@ def test_a_refused_run_names_the_live_holder_never_a_dead_pid():
 
 
 def test_a_notebook_job_imports_papermill_without_pyarrow_and_leaves_it_importable():
-    """The notebook job's papermill comes without its HDFS support (pyarrow and numpy: 0.3 s of CPU per job), and
+    """The notebook job's papermill comes without its HDFS support (pyarrow and numpy: 0.2 s of CPU per job), and
     jsonschema builds no IRI grammar; pyarrow.fs is importable again afterwards (a fresh interpreter, as a job)."""
     code = ("import sys; from helpers import pipeline; pipeline._papermill(); "
             "print(sorted(m for m in ('pyarrow', 'numpy', 'rfc3987_syntax') if sys.modules.get(m))); "

@@ -263,7 +263,7 @@ KERNEL_START_ATTEMPTS = 3
 
 
 def _papermill():
-    """papermill, imported without its optional HDFS support, which costs every notebook job 0.3 s of CPU:
+    """papermill, imported without its optional HDFS support, which cost every notebook job 0.2 s of CPU:
     papermill.iorw imports ``pyarrow.fs`` (and with it pyarrow and numpy) only to offer ``hdfs://`` paths, and the
     pipeline's notebooks are local files. ``pyarrow.fs`` is unimportable only while papermill is imported (an
     ``hdfs://`` path then fails with papermill's "missing dependency" message, as without pyarrow); nor does
