@@ -406,7 +406,8 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     out = _compare(stub_project)
     assert out.returncode == 1, out.stdout + out.stderr  # ... and the comparison step says so, by name
     status = _statuses(stub_project)
-    assert status["default"] == status["seed_one"] == ("ok", "")
+    assert status["default"] == status["seed_one"] == ("ok", ""), (
+        f"{status}\nre-run's log:\n{(run.stdout + run.stderr)[-6000:]}\nkilled run's log:\n{log.read_text()[-3000:]}")
     assert status["unlucky"] == ("failed", "03_baseline: ValueError: seed 13 is unlucky")
     assert status["unknown"][0] == "failed" and "no_such_parameter" in status["unknown"][1]
     assert "unlucky" in out.stdout and "seed 13 is unlucky" in out.stdout
