@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -390,3 +391,30 @@ def test_a_notebook_job_imports_papermill_without_pyarrow_and_leaves_it_importab
             "import pyarrow.fs; print(pyarrow.fs.LocalFileSystem.__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["[]", "LocalFileSystem"]
+
+
+def test_a_failed_job_replaces_the_previous_runs_log_and_invalidates_what_was_built(tmp_path):
+    """`mbpm execute` (one notebook job, as Snakemake runs it): the built files are deleted before the notebook starts,
+    also when one is already gone (03 and 04 start together and invalidate the same files); the log is this run's,
+    so an earlier interrupted run's "KeyboardInterrupt" cannot hide this run's error from `helpers.variants`."""
+    from helpers import variants
+
+    nb = tmp_path / "notebooks" / "nb.ipynb"
+    _notebook(nb, "raise ValueError('bad value in cell 1')", params="x = 1\n")
+    doc = json.loads(nb.read_text())
+    nb.write_text(json.dumps({**doc, "metadata": {"kernelspec": {"name": "python3", "language": "python",
+                                                                 "display_name": "Python 3"}}}))
+    log = tmp_path / "build" / "logs" / "nb.log"
+    _write(log, "KeyboardInterrupt: the job was interrupted (Ctrl-C); it re-runs next time\n")
+    built = tmp_path / "build" / "results.json"
+    _write(built, "{}")
+    run = subprocess.run(
+        [sys.executable, "-m", "helpers", "execute", "notebooks/nb.ipynb", "build/notebooks/nb.ipynb",
+         "--params-json", '{"x": 2}', "--log", "build/logs/nb.log",
+         "--invalidates", "build/results.json", "build/gone.csv", "build/results.json"],
+        cwd=tmp_path, env={**os.environ, "MBPM_PROJECT_ROOT": str(tmp_path)}, capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr
+    assert not built.exists()
+    assert "KeyboardInterrupt" not in log.read_text()
+    assert variants._log_error(log) == "ValueError: bad value in cell 1"
+    assert "notebook nb" in run.stderr and "failed" in run.stderr

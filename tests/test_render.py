@@ -130,6 +130,7 @@ def test_a_killed_render_takes_quarto_with_it(tmp_path):
     env = {**os.environ, "QUARTO": str(fake), "MBPM_PROJECT_ROOT": str(tmp_path)}
     job = subprocess.Popen([sys.executable, "-m", "helpers", "render", "--build", "build", "--log", "render.log"],
                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quarto = None
     try:
         deadline = time.monotonic() + 120  # a bound on a hang, not a timing window
         while not marker.is_file():
@@ -144,5 +145,5 @@ def test_a_killed_render_takes_quarto_with_it(tmp_path):
     finally:
         if job.poll() is None:
             job.kill()
-        if marker.is_file() and psutil.pid_exists(int(marker.read_text())):
-            psutil.Process(int(marker.read_text())).kill()
+        if quarto is not None and quarto.is_running():  # False for its PID reused by another test's process
+            quarto.kill()

@@ -350,6 +350,8 @@ def _files(folder: Path) -> dict[Path, int]:
 @pytest.mark.slow
 def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_project):
     """`make variants`' Snakemake call, killed once the first variant is done, then re-run to completion."""
+    import psutil
+
     _add_variant(stub_project, "unlucky", {"seed": 13})  # its 03_baseline raises
     _add_variant(stub_project, "unknown", {"no_such_parameter": 1})  # an invalid variant file
     variants_dir = stub_project / "build" / "variants"
@@ -377,6 +379,7 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
         while not ready() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ready(), "seed_one did not start or default did not finish:\n" + log.read_text()[-3000:]
+        killed = psutil.Process(proc.pid).children(recursive=True)  # its jobs and their Jupyter kernels
         # Ctrl-C, to Snakemake and its running job. Not SIGTERM: Snakemake 9.27's SIGTERM handler takes the
         # scheduler's non-reentrant lock, which the interrupted main thread may be holding (a rare deadlock).
         os.killpg(proc.pid, signal.SIGINT)
@@ -389,6 +392,10 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    # nothing of the interrupted run outlives it; a Jupyter kernel polls its parent and may take a second. Only then
+    # is seed_one released: a kernel still running the blocked cell would otherwise go on to write its fragment.
+    gone, alive = psutil.wait_procs(killed, timeout=60)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
     (stub_project / "release-seed_one").touch()  # the re-run below must not block
     assert not (variants_dir / "seed_one" / "results.json").exists()
     status = _statuses_after_compare(stub_project)

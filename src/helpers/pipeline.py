@@ -381,15 +381,8 @@ def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: 
     from helpers import lifetime
 
     lifetime.die_with_parent(signal.SIGKILL, parent=os.getppid())  # Snakemake killed: this job (and kernel) too
-    name = Path(notebook).stem
-    output = project_path(output)
-    build = _shown(output.parent.parent)
-    label = name if build == "build" else f"{name} ({build})"
-    for stale in invalidates or []:
-        target = project_path(stale)
-        if target.is_file():
-            target.unlink()
-    failed = project_path(failed_dir) if failed_dir else output.parent.parent / "failed"
+    # the log first: whatever fails from here on is in this run's log, never a previous run's (helpers.variants
+    # reads it to say why a variant failed, and an old "KeyboardInterrupt" there would read as "interrupted")
     log_path = project_path(log) if log else None
     if log_path:
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -397,6 +390,14 @@ def run_job(notebook: str | Path, output: str | Path, parameters: dict, *, log: 
         log_file = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 (kept open for the job's life)
         os.dup2(log_file.fileno(), 2)  # this process's and the kernel's stderr -> the log
         sys.stderr = log_file
+    name = Path(notebook).stem
+    output = project_path(output)
+    build = _shown(output.parent.parent)
+    label = name if build == "build" else f"{name} ({build})"
+    for stale in invalidates or []:
+        # missing_ok: 03 and 04 start together and invalidate the same files
+        project_path(stale).unlink(missing_ok=True)
+    failed = project_path(failed_dir) if failed_dir else output.parent.parent / "failed"
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     os.environ[PIPELINE_JOB_ENV] = name
     _say(f"notebook {label:<24} started")
