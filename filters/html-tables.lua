@@ -1,5 +1,6 @@
 -- HTML tables that read like a journal's (issue 18). Pandoc gives no table cell a class, and CSS cannot tell a
 -- number from a word, so this filter marks them; styles.css does the rest:
+--   * a row label indented with em spaces gets class `indent-N` instead, so a wrapped line keeps the indent;
 --   * every body cell whose text is a number, statistic, df, p or CI ("F = 3.008", "1, 63", "< 0.001",
 --     "38.90 (11.02)", "0.45 [0.12, 0.80]") gets class `num`: it never wraps (white-space: nowrap);
 --   * a table too wide for the text column (its longest cells, column by column, add up to more than WIDE_CHARS
@@ -29,10 +30,38 @@ local function cell_text(cell)
   return pandoc.utils.stringify(cell.contents)
 end
 
+local EM_SPACE = "\u{2003}"
+
+-- A label indented with leading em spaces (helpers.tables.INDENT, one per level) loses its indent on a wrapped
+-- second line ("American Indian or Alaska / Native"): the spaces are taken off and the cell gets class `indent-N`,
+-- whose left padding (styles.css) indents every line. Word and JATS keep the em spaces.
+local function indent_label(cell)
+  local plain = cell.contents[1]
+  local first = plain and plain.t == "Plain" and plain.content[1]
+  if not first or first.t ~= "Str" then
+    return
+  end
+  local text, levels = first.text, 0
+  while text:sub(1, #EM_SPACE) == EM_SPACE do
+    text, levels = text:sub(#EM_SPACE + 1), levels + 1
+  end
+  if levels == 0 then
+    return
+  end
+  if text == "" then
+    plain.content:remove(1)
+  else
+    plain.content[1] = pandoc.Str(text)
+  end
+  cell.attr.classes:insert("indent-" .. levels)
+end
+
 local function mark(rows)
   for _, row in ipairs(rows) do
     for i, cell in ipairs(row.cells) do
-      if i > 1 and is_numeric(cell_text(cell)) then
+      if i == 1 then
+        indent_label(cell)
+      elseif is_numeric(cell_text(cell)) then
         cell.attr.classes:insert("num")
       end
     end

@@ -48,6 +48,28 @@ PROBE = r"""
   const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
   const cells = [...document.querySelectorAll("main table td, main table th")].filter(visible).map((el) => ({
     text: el.innerText.trim(), lines: lines(el), numeric: numeric(el.innerText.trim())}));
+  // each row label: its indent level (class indent-N), whether it still starts with an em space, and how far each
+  // of its lines starts from the cell's left edge, in ems
+  const labels = [...document.querySelectorAll("main table tbody td:first-child")].filter(visible).map((el) => {
+    const left = el.getBoundingClientRect().left, em = parseFloat(getComputedStyle(el).fontSize);
+    const rects = [];
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const range = document.createRange();
+      range.selectNodeContents(n);
+      rects.push(...[...range.getClientRects()].filter((r) => r.width > 0));
+    }
+    rects.sort((a, b) => a.top - b.top);
+    const starts = [];  // the leftmost box of each line (lines grouped as in `lines`)
+    let bottom = -Infinity;
+    for (const r of rects) {
+      if (r.top >= bottom - 2) { starts.push((r.left - left) / em); bottom = r.bottom; }
+      else { starts[starts.length - 1] = Math.min(starts[starts.length - 1], (r.left - left) / em);
+             bottom = Math.max(bottom, r.bottom); }
+    }
+    const level = Number((el.className.match(/\bindent-(\d)\b/) || [0, 0])[1]);
+    return {text: el.innerText, level, emSpace: el.textContent.startsWith("\u2003"), starts};
+  });
   const walker = document.createTreeWalker(document.querySelector("main") || document.body, NodeFilter.SHOW_TEXT);
   const texts = [];
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -61,7 +83,7 @@ PROBE = r"""
     .filter((el) => el.getBoundingClientRect().left < tocBox.right - 1)
     .map((el) => (el.innerText || "").trim().slice(0, 40)) : [];
   return {
-    cells, texts, intoToc,
+    cells, labels, texts, intoToc,
     scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
     brokenImages: [...document.images].filter((i) => i.complete && i.naturalWidth === 0).map((i) => i.src),
     links: [...document.querySelectorAll("a[href], img[src], link[href], script[src]")]
@@ -126,6 +148,21 @@ def test_no_numeric_cell_wraps_and_no_page_scrolls_sideways(probes):
     assert not sideways, f"pages wider than the window (a wide table must scroll in its own box): {sideways}"
     under_toc = {f"{path} @{w}px": f["intoToc"] for (path, w), f in probes.items() if f["intoToc"]}
     assert not under_toc, f"tables or captions reaching under the table of contents: {under_toc}"
+
+
+def test_indented_row_labels_keep_their_indent_on_every_line(probes):
+    """A category under its variable ("Asian" under "Race, n (%)") is indented by its cell's padding, so a label that
+    wraps ("American Indian or Alaska / Native") keeps the indent on its second line (filters/html-tables.lua)."""
+    labels = [lb for f in probes.values() for lb in f["labels"]]
+    assert {lb["level"] for lb in labels} >= {0, 1, 2}, "no indented labels found: the probe sees no table"
+    assert not [lb["text"] for lb in labels if lb["emSpace"]], "labels indented with em spaces (wrap unindented)"
+    for level in (0, 1, 2):
+        # up to 0.9 em more: inline code (a file name) has padding of its own
+        off = [(lb["text"], [round(s, 2) for s in lb["starts"]]) for lb in labels if lb["level"] == level
+               and not all(level <= s <= level + 0.9 for s in lb["starts"])]
+        assert not off, f"labels of level {level} with a line that does not start {level} em in: {off[:5]}"
+    wrapped = [lb for lb in labels if lb["level"] and len(lb["starts"]) > 1]
+    assert wrapped, "no indented label wraps at any width: the check above saw only first lines"
 
 
 def test_no_broken_image_and_no_dead_relative_link(probes):
