@@ -1,6 +1,6 @@
 --[[
-Word tables fit for submission (docx output only): column widths from each table's contents, and a landscape
-section for a table too wide for a portrait page.
+Word tables fit for submission (docx output only): column widths from each table's contents, a landscape
+section for a table too wide for a portrait page, and indented row labels that stay indented when they wrap.
 
 Pandoc sizes a long-lined pipe table from the dashes of its separator row, and Word then squeezes numeric columns
 until "-3.084" wraps one digit per line. This filter (hand-written: neither pandoc nor Quarto sizes columns by
@@ -128,6 +128,34 @@ local function section_break(landscape)
   return pandoc.RawBlock("openxml", "<w:p><w:pPr><w:sectPr>" .. size .. margins .. "</w:sectPr></w:pPr></w:p>")
 end
 
+-- A row label indented with leading em spaces (helpers.tables.INDENT, one per level) loses its indent on a wrapped
+-- second line. Its cell's paragraph gets the reference document's style "Table Label <level>" instead (a left indent
+-- of `level` ems, helpers.docx_reference), and the spaces are taken off. After the widths: they count the spaces.
+-- Pandoc gives a cell's Plain text the style Compact whatever surrounds it, so the label becomes a Para in a Div.
+local EM_SPACE = "\u{2003}"
+local LABEL_LEVELS = 2
+
+local function indent_labels(tbl)
+  for _, body in ipairs(tbl.bodies) do
+    for _, row in ipairs(body.body) do
+      local cell = row.cells[1]
+      local plain = cell and #cell.contents == 1 and cell.contents[1]
+      local first = plain and plain.t == "Plain" and plain.content[1]
+      if first and first.t == "Str" then
+        local text, level = first.text, 0
+        while text:sub(1, #EM_SPACE) == EM_SPACE and level < LABEL_LEVELS do
+          text, level = text:sub(#EM_SPACE + 1), level + 1
+        end
+        if level > 0 then
+          local inlines = plain.content:clone()
+          if text == "" then inlines:remove(1) else inlines[1] = pandoc.Str(text) end
+          cell.contents = { pandoc.Div({ pandoc.Para(inlines) }, { ["custom-style"] = "Table Label " .. level }) }
+        end
+      end
+    end
+  end
+end
+
 local function size_data_table(tbl)
   local need, extra, least = column_needs(tbl)
   local room = PORTRAIT - FLOAT_PADDING
@@ -144,6 +172,7 @@ local function size_data_table(tbl)
     tbl.colspecs[i] = { spec[1], w[i] / room } -- fractions of the containing width
   end
   if landscape then tbl.attr.attributes["docx-landscape"] = "true" end
+  indent_labels(tbl)
   return tbl
 end
 

@@ -384,3 +384,47 @@ def test_no_relation_breaks_from_its_number(rendered):
     for fmt, text in _texts(out).items():
         found = BREAKABLE_RELATION.findall(text)
         assert not found, f"{fmt}: a relation that can break from its number: {found[:5]}"
+
+
+STRAY_SPACE = re.compile(r".{0,30}(?:\([ \xa0]|[ \xa0]\)|[ \xa0],(?!\d)).{0,15}")
+
+
+def test_no_space_inside_parentheses_or_before_a_comma(rendered):
+    """"(η²p = 0.856)", not "( η²p = 0.856)": a space the prose or a shortcode left inside a parenthesis or before a
+    comma, in every format."""
+    out, _ = rendered
+    for fmt, text in _texts(out).items():
+        found = STRAY_SPACE.findall(text)
+        assert not found, f"{fmt}: a space inside parentheses or before a comma: {found[:5]}"
+
+
+def test_word_row_labels_are_indented_by_their_paragraph_style(rendered):
+    """In Word, a category under its variable ("Asian") and a measure under its section ("Age (years)") are indented
+    by the paragraph styles "Table Label 2" and "Table Label 1" (a left indent of 2 and 1 em of the table text), not by
+    leading em spaces, which a wrapped second line would not have."""
+    with zipfile.ZipFile(rendered[0] / "index.docx") as z:
+        body = ET.fromstring(z.read("word/document.xml"))
+        styles = ET.fromstring(z.read("word/styles.xml"))
+    font = _table_font_pt(styles)
+    for level in (1, 2):
+        style = styles.find(f"{W}style[@{W}styleId='TableLabel{level}']")
+        assert style is not None, f"reference.docx has no style 'Table Label {level}'"
+        assert float(style.find(f"{W}pPr/{W}ind").get(W + "left")) == level * font * 20  # twips
+    labels = {}
+    for tc in body.iter(W + "tc"):
+        for par in tc.findall(W + "p"):
+            text = "".join(t.text or "" for t in par.iter(W + "t"))
+            style = par.find(f"{W}pPr/{W}pStyle")
+            labels.setdefault(text, style.get(W + "val") if style is not None else None)
+            assert not text.startswith("\u2003"), f"a table label indented with em spaces: {text!r}"
+    assert labels["Asian"] == "TableLabel2" and labels["Age (years)"] == "TableLabel1", labels
+    assert labels["Demographics"] == "Compact"
+
+
+def test_committed_reference_docx_is_what_its_module_makes(quarto):
+    """templates/reference.docx is `python -m helpers.docx_reference`'s output from this Quarto's pandoc: the styles
+    the filters and these tests rely on (9 pt tables, the label styles) cannot drift from the code that states them."""
+    from helpers import docx_reference
+
+    made = docx_reference.with_table_font(docx_reference.default_reference(quarto))
+    assert made == (ROOT / docx_reference.REFERENCE).read_bytes(), "run `python -m helpers.docx_reference`"
