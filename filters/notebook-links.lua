@@ -48,7 +48,95 @@ function Link(link)
   end
 end
 
+-- A notebook's page numbers its tables and figures on its own ("Table 1" of notebook 04 is the article's Table 2),
+-- so on a notebook page the caption of each float the article embeds also gives the article's number:
+-- "Table 1 (Table 2 in the article): ...". The article numbers its floats in the order index.qmd places them, tables
+-- and figures separately; that order is read from index.qmd (embeds, and floats of its own should it get any).
+local ARTICLE = "index.qmd" -- _quarto.yml: manuscript.article
+local KINDS = { tbl = "Table", fig = "Figure" }
+
+local function article_numbers()
+  local root = quarto.project.directory
+  local fh = root and io.open(root .. "/" .. ARTICLE, "r")
+  if not fh then
+    return {}
+  end
+  local text = fh:read("a")
+  fh:close()
+  local found = {}
+  local patterns = {
+    "{{<%s*embed%s+([^#%s]+)#((%a%a%a)%-[%w%-_]+)",
+    "{#((%a%a%a)%-[%w%-_]+)", -- a float of index.qmd's own: {#tbl-x}
+    "#|%s*label:%s*((%a%a%a)%-[%w%-_]+)",
+  }
+  for i, pattern in ipairs(patterns) do
+    local at = 1
+    while true do
+      local s, e, a, b, c = text:find(pattern, at)
+      if not s then
+        break
+      end
+      local notebook, label, kind = nil, a, b
+      if i == 1 then
+        notebook, label, kind = a, b, c
+      end
+      if KINDS[kind] then
+        table.insert(found, { pos = s, notebook = notebook, label = label, kind = kind })
+      end
+      at = e + 1
+    end
+  end
+  table.sort(found, function(x, y) return x.pos < y.pos end)
+  local numbers, count = {}, { tbl = 0, fig = 0 }
+  for _, f in ipairs(found) do
+    count[f.kind] = count[f.kind] + 1
+    if f.notebook then
+      numbers[f.notebook .. "#" .. f.label] = KINDS[f.kind] .. "\u{00A0}" .. count[f.kind]
+    end
+  end
+  return numbers
+end
+
+-- the notebook being rendered as a page, relative to the project (nil for the article and other documents)
+local function notebook_page()
+  local input = quarto.doc.input_file
+  if not publishing() or not quarto.doc.is_format("html") or not input or not input:match("%.ipynb$") then
+    return nil
+  end
+  return relative_to_project(input)
+end
+
+local function add_article_number(div, numbers, notebook)
+  local number = numbers[notebook .. "#" .. div.identifier]
+  if not number then
+    return nil
+  end
+  local done = false
+  local numbered = div:walk({
+    Plain = function(plain) -- the caption: the first text after the float's figcaption opens ("Table 1: ...")
+      if done then
+        return nil
+      end
+      for i, inline in ipairs(plain.content) do
+        if inline.t == "Str" and inline.text == ":" then
+          plain.content:insert(i, pandoc.Str(" (" .. number .. " in the article)"))
+          done = true
+          return plain
+        end
+      end
+    end,
+  })
+  return done and numbered or nil
+end
+
+local numbers = nil -- read once per document
+
 function Div(div)
+  local notebook = notebook_page()
+  if notebook then
+    numbers = numbers or article_numbers()
+    return add_article_number(div, numbers, notebook)
+  end
   if not quarto.doc.is_format("html") or not div.classes:includes("quarto-embed-nb-cell") then
     return nil
   end

@@ -119,3 +119,34 @@ def test_each_embed_links_its_notebook(site):
         holder = float_.find_parent(class_="quarto-embed-nb-cell") or float_
         assert holder.find("a", href=re.compile(rf"build/notebooks/{notebook}-preview\.html")), \
             f"#{label} does not link build/notebooks/{notebook}-preview.html"
+
+
+def _captions(page: Path) -> dict[str, str]:
+    """Float label -> its caption's text, on one HTML page."""
+    soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+    found = {}
+    for cap in soup.find_all("figcaption"):
+        holder = cap.find_parent(id=re.compile(r"^(tbl|fig)-"))
+        if holder is not None:
+            found.setdefault(holder["id"], re.sub(r"[ \t\n]+", " ", cap.get_text()).strip())  # no-break spaces kept
+    return found
+
+
+def test_notebook_pages_give_each_embedded_float_its_number_in_the_article(site):
+    """A notebook page numbers its own tables ("Table 1" of notebook 04); the caption of each table and figure the
+    article embeds also says which it is in the article, the number the article's own caption has
+    (filters/notebook-links.lua); the others say nothing of the article."""
+    article = _captions(site / "index.html")
+    qmd = (Path(__file__).resolve().parents[1] / "index.qmd").read_text(encoding="utf-8")
+    embedded = re.findall(r"\{\{<\s*embed\s+build/notebooks/([\w-]+)\.ipynb#([\w-]+)", qmd)
+    assert len(embedded) >= 9
+    for nb in NOTEBOOKS:
+        page = _captions(site / "build" / "notebooks" / f"{nb}-preview.html")
+        for label, caption in page.items():
+            said = re.match(r"(Table|Figure)\xa0\d+ \((Table|Figure)\xa0(\d+) in the article\):", caption)
+            if (nb, label) in embedded:
+                number = re.match(r"(Table|Figure)\xa0(\d+):", article[label])
+                assert said and said.group(2, 3) == number.group(1, 2), (nb, label, caption[:80], article[label][:40])
+            else:
+                assert said is None and "in the article)" not in caption, (nb, label, caption[:80])
+    assert {label for _, label in embedded} <= set(article)
