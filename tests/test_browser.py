@@ -70,6 +70,10 @@ PROBE = r"""
     const level = Number((el.className.match(/\bindent-(\d)\b/) || [0, 0])[1]);
     return {text: el.innerText, level, emSpace: el.textContent.startsWith("\u2003"), starts};
   });
+  // a notebook page's "In [n]:" beside each cell: whole (not clipped by a wide output), and one per cell
+  const decorators = [...document.querySelectorAll(".cell-decorator")].filter(visible).map((el) => ({
+    text: el.innerText.trim(), fits: el.scrollWidth <= el.clientWidth + 1,
+    nested: !!el.parentElement.parentElement.closest(".cell-container")}));
   const walker = document.createTreeWalker(document.querySelector("main") || document.body, NodeFilter.SHOW_TEXT);
   const texts = [];
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
@@ -83,7 +87,7 @@ PROBE = r"""
     .filter((el) => el.getBoundingClientRect().left < tocBox.right - 1)
     .map((el) => (el.innerText || "").trim().slice(0, 40)) : [];
   return {
-    cells, labels, texts, intoToc,
+    cells, labels, decorators, texts, intoToc,
     scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
     brokenImages: [...document.images].filter((i) => i.complete && i.naturalWidth === 0).map((i) => i.src),
     links: [...document.querySelectorAll("a[href], img[src], link[href], script[src]")]
@@ -163,6 +167,17 @@ def test_indented_row_labels_keep_their_indent_on_every_line(probes):
         assert not off, f"labels of level {level} with a line that does not start {level} em in: {off[:5]}"
     wrapped = [lb for lb in labels if lb["level"] and len(lb["starts"]) > 1]
     assert wrapped, "no indented label wraps at any width: the check above saw only first lines"
+
+
+def test_each_notebook_cell_shows_its_whole_prompt_once(probes):
+    """"In [6]:" beside a cell with a wide table, not "In" or "Ir" (the flex layout squeezed it to 30 px), and not a
+    second one for the labelled table inside the cell."""
+    decorators = {f"{path} @{w}px": f["decorators"] for (path, w), f in probes.items()}
+    assert sum(map(len, decorators.values())) > 20, "no notebook cell prompts found"
+    clipped = {k: [d["text"] for d in v if not d["fits"]] for k, v in decorators.items()}
+    assert not {k: v for k, v in clipped.items() if v}, clipped
+    nested = {k: [d["text"] for d in v if d["nested"]] for k, v in decorators.items()}
+    assert not {k: v for k, v in nested.items() if v}, nested
 
 
 def test_no_broken_image_and_no_dead_relative_link(probes):

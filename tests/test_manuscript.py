@@ -372,3 +372,19 @@ def test_every_embedded_figure_has_alt_text_and_a_caption_for_readers():
                 assert re.search(r"^#\| fig-alt: \S", src, flags=re.M), f"{path.name}: a figure without fig-alt"
             for cap in re.findall(r"^#\| (?:fig|tbl)-cap: (.*)$", src, flags=re.M):
                 assert "`" not in cap and "results key" not in cap and "_" not in cap, f"{path.name}: {cap}"
+
+
+def test_no_cell_of_an_executed_notebook_shows_a_stray_scalar():
+    """A notebook page shows tables, figures, Markdown and chosen text; a cell whose last line happens to return a
+    string or number (``res.add(...)`` once returned its value: 'bonferroni' under a cell of notebook 04) shows a
+    bare repr to the reader."""
+    build = need_build()
+    stray = []
+    for path in sorted((build / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("data", {}).get("text/plain", ""))
+                if out.get("output_type") == "execute_result" and set(out["data"]) == {"text/plain"} \
+                        and re.fullmatch(r"'[^'\n]*'|\"[^\"\n]*\"|-?[\d.]+(e-?\d+)?|True|False|None", text):
+                    stray.append(f"{path.name} [{cell.get('execution_count')}]: {text}")
+    assert not stray, stray

@@ -97,8 +97,9 @@ class Results:
         self.values: dict[str, Any] = {}
         self.descriptions: dict[str, str] = {}
 
-    def add(self, key: str, value: Any, description: str) -> Any:
-        """Record ``value`` under ``key`` (lower-case, dot-separated) with a one-line description."""
+    def add(self, key: str, value: Any, description: str) -> None:
+        """Record ``value`` under ``key`` (lower-case, dot-separated) with a one-line description. Returns nothing:
+        a notebook cell that ends with an ``add`` shows no stray value on its page."""
         if not KEY_PATTERN.match(key):
             raise ValueError(f"results key {key!r} must match {KEY_PATTERN.pattern}")
         if key in self.values:
@@ -107,7 +108,6 @@ class Results:
             raise ValueError(f"results key {key!r} needs a description")
         self.values[key] = _plain(value)
         self.descriptions[key] = description
-        return value
 
     def update(self, values: dict[str, Any], descriptions: dict[str, str]) -> None:
         """Record several values at once; ``descriptions`` must describe every key."""
