@@ -214,3 +214,27 @@ def test_no_plain_text_math(probes):
              for (path, w), f in probes.items() if w == WIDTHS[0]}
     found = {k: v for k, v in found.items() if v}
     assert not found, f"math written as plain text: {found}"
+
+
+def test_a_source_link_shows_its_table_or_figure_below_the_notebook_pages_header(browser, request):
+    """Each "Source" link of the article goes to its float on a notebook page: the float's caption is in view,
+    below the page's fixed header ("Back to Article"), which would otherwise cover it (styles.css)."""
+    site = published_site(request)
+    with serve(site) as base:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(base + "index.html", wait_until="load")
+        targets = page.eval_on_selector_all(".mbpm-notebook-link a[href*='#']", "els => els.map(a => a.href)")
+        assert len(targets) >= 9, targets
+        hidden = []
+        for url in targets:
+            page.goto(url, wait_until="load")  # pinned or hidden, the header is above 4rem (scroll-margin-top)
+            top, header = page.evaluate("""(id) => {
+              const el = document.getElementById(id), cap = el.querySelector("figcaption") || el;
+              const fixed = [...document.querySelectorAll("body *")].filter((e) => getComputedStyle(e).position === "fixed"
+                && e.getBoundingClientRect().top <= 0 && e.getBoundingClientRect().bottom > 0 && e.offsetHeight < 200);
+              return [cap.getBoundingClientRect().top, Math.max(0, ...fixed.map((e) => e.getBoundingClientRect().bottom))];
+            }""", url.split("#", 1)[1])
+            if not header <= top < 900:
+                hidden.append(f"{url.split('/')[-1]}: caption at {top:.0f} px, header down to {header:.0f} px")
+        page.close()
+    assert not hidden, hidden
