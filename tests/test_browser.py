@@ -72,7 +72,8 @@ PROBE = r"""
   });
   // a notebook page's "In [n]:" beside each cell: whole (not clipped by a wide output), and one per cell
   const decorators = [...document.querySelectorAll(".cell-decorator")].filter(visible).map((el) => ({
-    text: el.innerText.trim(), fits: el.scrollWidth <= el.clientWidth + 1,
+    text: el.innerText.trim(),
+    fits: (el.querySelector("pre") || el).scrollWidth <= el.getBoundingClientRect().width + 1,  // the pre clips
     nested: !!el.parentElement.parentElement.closest(".cell-container")}));
   const walker = document.createTreeWalker(document.querySelector("main") || document.body, NodeFilter.SHOW_TEXT);
   const texts = [];
