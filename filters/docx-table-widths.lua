@@ -132,25 +132,16 @@ end
 -- second line. Its cell's paragraph gets the reference document's style "Table Label <level>" instead (a left indent
 -- of `level` ems, helpers.docx_reference), and the spaces are taken off. After the widths: they count the spaces.
 -- Pandoc gives a cell's Plain text the style Compact whatever surrounds it, so the label becomes a Para in a Div.
-local EM_SPACE = "\u{2003}"
-local LABEL_LEVELS = 2
+local labels = require("table-labels")
+local LABEL_LEVELS = 2 -- the styles helpers.docx_reference defines
 
 local function indent_labels(tbl)
   for _, body in ipairs(tbl.bodies) do
     for _, row in ipairs(body.body) do
       local cell = row.cells[1]
-      local plain = cell and #cell.contents == 1 and cell.contents[1]
-      local first = plain and plain.t == "Plain" and plain.content[1]
-      if first and first.t == "Str" then
-        local text, level = first.text, 0
-        while text:sub(1, #EM_SPACE) == EM_SPACE and level < LABEL_LEVELS do
-          text, level = text:sub(#EM_SPACE + 1), level + 1
-        end
-        if level > 0 then
-          local inlines = plain.content:clone()
-          if text == "" then inlines:remove(1) else inlines[1] = pandoc.Str(text) end
-          cell.contents = { pandoc.Div({ pandoc.Para(inlines) }, { ["custom-style"] = "Table Label " .. level }) }
-        end
+      local level, inlines = labels.indent(cell and #cell.contents == 1 and cell.contents[1], LABEL_LEVELS)
+      if level > 0 then
+        cell.contents = { pandoc.Div({ pandoc.Para(inlines) }, { ["custom-style"] = "Table Label " .. level }) }
       end
     end
   end

@@ -30,30 +30,18 @@ local function cell_text(cell)
   return pandoc.utils.stringify(cell.contents)
 end
 
-local EM_SPACE = "\u{2003}"
+local labels = require("table-labels")
 
--- A label indented with leading em spaces (helpers.tables.INDENT, one per level) loses its indent on a wrapped
--- second line ("American Indian or Alaska / Native"): the spaces are taken off and the cell gets class `indent-N`,
--- whose left padding (styles.css) indents every line. Word and JATS keep the em spaces.
+-- A label indented with leading em spaces loses its indent on a wrapped second line ("American Indian or Alaska /
+-- Native"): the spaces are taken off and the cell gets class `indent-N`, whose left padding (styles.css) indents
+-- every line.
 local function indent_label(cell)
   local plain = cell.contents[1]
-  local first = plain and plain.t == "Plain" and plain.content[1]
-  if not first or first.t ~= "Str" then
-    return
+  local level, inlines = labels.indent(plain)
+  if level > 0 then
+    plain.content = inlines
+    cell.attr.classes:insert("indent-" .. level)
   end
-  local text, levels = first.text, 0
-  while text:sub(1, #EM_SPACE) == EM_SPACE do
-    text, levels = text:sub(#EM_SPACE + 1), levels + 1
-  end
-  if levels == 0 then
-    return
-  end
-  if text == "" then
-    plain.content:remove(1)
-  else
-    plain.content[1] = pandoc.Str(text)
-  end
-  cell.attr.classes:insert("indent-" .. levels)
 end
 
 local function mark(rows)
