@@ -27,9 +27,9 @@ WIDTHS = (1400, 800)
 PROBE = r"""
 () => {
   const numeric = (t) => /\d/.test(t) && t.length <= 40 && (t.match(/[A-Za-z]+/g) || []).every((w) => w.length <= 3);
-  // lines of text in a cell: the boxes of its text nodes, grouped by vertical overlap (a superscript or an inline
-  // code box sits a little higher than its line, but on it)
-  const lines = (el) => {
+  // where each line of text in a cell starts (x, px): the boxes of its text nodes, grouped by vertical overlap (a
+  // superscript or an inline code box sits a little higher than its line, but on it), the leftmost of each group
+  const lineStarts = (el) => {
     const rects = [];
     const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
     for (let n = walk.nextNode(); n; n = walk.nextNode()) {
@@ -39,34 +39,22 @@ PROBE = r"""
       rects.push(...[...range.getClientRects()].filter((r) => r.width > 0));
     }
     rects.sort((a, b) => a.top - b.top);
-    let count = 0, bottom = -Infinity;
+    const starts = [];
+    let bottom = -Infinity;
     for (const r of rects) {
-      if (r.top >= bottom - 2) { count += 1; bottom = r.bottom; } else { bottom = Math.max(bottom, r.bottom); }
+      if (r.top >= bottom - 2) { starts.push(r.left); bottom = r.bottom; }
+      else { starts[starts.length - 1] = Math.min(starts[starts.length - 1], r.left); bottom = Math.max(bottom, r.bottom); }
     }
-    return count;
+    return starts;
   };
   const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
   const cells = [...document.querySelectorAll("main table td, main table th")].filter(visible).map((el) => ({
-    text: el.innerText.trim(), lines: lines(el), numeric: numeric(el.innerText.trim())}));
+    text: el.innerText.trim(), lines: lineStarts(el).length, numeric: numeric(el.innerText.trim())}));
   // each row label: its indent level (class indent-N), whether it still starts with an em space, and how far each
   // of its lines starts from the cell's left edge, in ems
   const labels = [...document.querySelectorAll("main table tbody td:first-child")].filter(visible).map((el) => {
     const left = el.getBoundingClientRect().left, em = parseFloat(getComputedStyle(el).fontSize);
-    const rects = [];
-    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
-      const range = document.createRange();
-      range.selectNodeContents(n);
-      rects.push(...[...range.getClientRects()].filter((r) => r.width > 0));
-    }
-    rects.sort((a, b) => a.top - b.top);
-    const starts = [];  // the leftmost box of each line (lines grouped as in `lines`)
-    let bottom = -Infinity;
-    for (const r of rects) {
-      if (r.top >= bottom - 2) { starts.push((r.left - left) / em); bottom = r.bottom; }
-      else { starts[starts.length - 1] = Math.min(starts[starts.length - 1], (r.left - left) / em);
-             bottom = Math.max(bottom, r.bottom); }
-    }
+    const starts = lineStarts(el).map((x) => (x - left) / em);
     const level = Number((el.className.match(/\bindent-(\d)\b/) || [0, 0])[1]);
     return {text: el.innerText, level, emSpace: el.textContent.startsWith("\u2003"), starts};
   });
