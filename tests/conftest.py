@@ -89,6 +89,17 @@ def made_once(tmp_path_factory, config, name: str, make) -> Path:
     return project
 
 
+def still_running(process) -> bool:
+    """Whether a ``psutil.Process`` still runs: a zombie (ended, its exit status not yet collected by its parent or by
+    PID 1) does not, nor does a process that has gone."""
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _build_sources(project: Path) -> str | None:
     copy_sources(project)
     out = run_pipeline(project)

@@ -24,7 +24,7 @@ import pytest
 
 from helpers import preview, render
 
-from .conftest import ROOT
+from .conftest import ROOT, still_running
 from .test_manuscript_render import project, quarto  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.notebooks
@@ -122,7 +122,7 @@ def test_saved_edits_reach_the_page_which_stays_served_and_other_formats_survive
             for p in [proc, *quarto_procs]:
                 if p.poll() is None if isinstance(p, subprocess.Popen) else p.is_running():
                     p.kill()
-    assert not [p for p in quarto_procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], \
+    assert not [p for p in quarto_procs if still_running(p)], \
         "Quarto outlived the preview"
     for name, data in kept.items():
         assert (manuscript / name).read_bytes() == data, f"preview changed _manuscript/{name}"

@@ -25,7 +25,7 @@ import yaml
 from helpers import variants
 from helpers.paths import NOT_SOURCES
 
-from .conftest import ROOT, copy_project, made_once
+from .conftest import ROOT, copy_project, made_once, still_running
 
 NOTEBOOKS = ["01_ingest", "02_scoring", "03_baseline", "04_trial_rmanova", "05_discussion_figures"]
 IGNORE = shutil.ignore_patterns(*NOT_SOURCES, "data")
@@ -395,7 +395,7 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     # nothing of the interrupted run outlives it; a Jupyter kernel polls its parent and may take a second. Only then
     # is seed_one released: a kernel still running the blocked cell would otherwise go on to write its fragment.
     gone, alive = psutil.wait_procs(killed, timeout=60)
-    assert not [p for p in alive if _running(p)], [" ".join(p.cmdline()) for p in alive if _running(p)]
+    assert not [p for p in alive if still_running(p)], [" ".join(p.cmdline()) for p in alive if still_running(p)]
     (stub_project / "release-seed_one").touch()  # the re-run below must not block
     assert not (variants_dir / "seed_one" / "results.json").exists()
     status = _statuses_after_compare(stub_project)
@@ -429,16 +429,6 @@ def test_variants_keep_going_report_failures_and_resume_after_a_kill(stub_projec
     assert float(rows["rm.stub_03.f"]["seed_one"]) == 3.5 and rows["rm.stub_03.f"]["differs"] == "yes"
     assert rows["rm.stub_03.p"]["differs"] == ""
     assert "seed 13 is unlucky" in (variants_dir / "comparison.md").read_text()
-
-
-def _running(process) -> bool:
-    """Whether a psutil process still runs: a zombie (ended, its exit status not yet collected) does not."""
-    import psutil
-
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _statuses_after_compare(project):
