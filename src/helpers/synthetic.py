@@ -141,6 +141,11 @@ def _whiten(z: np.ndarray) -> np.ndarray:
     return np.linalg.solve(chol, zc.T).T
 
 
+def _exchangeable_cholesky(r: float, k: int = len(ANALYTES)) -> np.ndarray:
+    """Cholesky factor of the k x k correlation matrix with every off-diagonal entry ``r``."""
+    return np.linalg.cholesky(np.full((k, k), r) + (1 - r) * np.eye(k))
+
+
 def _round_keep_sum(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Round to integers so each group's total equals its rounded real total (largest-remainder rounding)."""
     floor = np.floor(x)
@@ -463,7 +468,7 @@ def _analytes(rng: np.random.Generator, roster: pd.DataFrame) -> tuple[pd.DataFr
         shift[arm == g] = [d[x].get("arm_shift", {}).get(g, 0.0) for x in ANALYTES]
     il8 = ANALYTES.index("il8")
     rb = d["baseline_correlation"]
-    chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), rb) + (1 - rb) * np.eye(len(ANALYTES)))
+    chol = _exchangeable_cholesky(rb)
     trial = _Trial.of(roster)
     best, best_distance = None, np.inf
     for _ in range(k):
@@ -528,7 +533,7 @@ class _Trial:
             arms.append(_TrialArm(rows=rows[at], at=at, cc=cc[at], other=~core[at], mean=mean, sd=sd,
                                   tries=50 if cc[at].sum() <= 200 else 1))
         r = d["change_correlation"]
-        chol = np.linalg.cholesky(np.full((len(ANALYTES), len(ANALYTES)), r) + (1 - r) * np.eye(len(ANALYTES)))
+        chol = _exchangeable_cholesky(r)
         lo, hi = _measurable_range()
         return cls(ids=roster["record_id"].to_numpy()[rows], rows=rows, arm=arm, cc=cc, arms=tuple(arms), chol=chol,
                    lo=lo, hi=hi)
@@ -576,14 +581,13 @@ def _pattern_distance(pre: np.ndarray, post: np.ndarray, hc: np.ndarray, trial: 
     continuous draws): H = 12 (U - n1 n2 / 2)^2 / (n1 n2 (N + 1)).
     """
     d = design()["analytes"]
-    values = pre
     n_cp, n_hc = (~hc).sum(), hc.sum()
-    ranks = stats.rankdata(values, axis=0)
+    ranks = stats.rankdata(pre, axis=0)
     u = ranks[~hc].sum(axis=0) - n_cp * (n_cp + 1) / 2
     auc = u / (n_cp * n_hc)
     h = 12 * (u - n_cp * n_hc / 2) ** 2 / (n_cp * n_hc * (len(hc) + 1))
     p = stats.chi2.sf(h, 1)
-    dev = np.abs(values - np.where(hc[:, None], values[hc].mean(axis=0), values[~hc].mean(axis=0)))
+    dev = np.abs(pre - np.where(hc[:, None], pre[hc].mean(axis=0), pre[~hc].mean(axis=0)))
     levene_p = stats.f_oneway(dev[~hc], dev[hc], axis=0).pvalue
     il8 = ANALYTES.index("il8")
     others = np.delete(np.arange(len(ANALYTES)), il8)
