@@ -426,5 +426,5 @@ def test_committed_reference_docx_is_what_its_module_makes(quarto):
     the filters and these tests rely on (9 pt tables, the label styles) cannot drift from the code that states them."""
     from helpers import docx_reference
 
-    made = docx_reference.with_table_font(docx_reference.default_reference(quarto))
+    made = docx_reference.with_project_styles(docx_reference.default_reference(quarto))
     assert made == (ROOT / docx_reference.REFERENCE).read_bytes(), "run `python -m helpers.docx_reference`"

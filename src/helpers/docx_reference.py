@@ -28,16 +28,16 @@ PAGE = ('<w:pgSz w:w="12240" w:h="15840"/><w:pgMar w:top="1440" w:right="1440" w
 REFERENCE = Path("templates") / "reference.docx"
 LABEL_LEVELS = 2
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # every member's date: the same sources make the same bytes
-LABEL_INDENT = 10 * TABLE_FONT_HALF_POINTS  # twips per level: 1 em of the table text (9 pt = 180 twips)
 
 
-def label_style(level: int) -> str:
+def label_style(level: int, half_points: int = TABLE_FONT_HALF_POINTS) -> str:
     """The paragraph style ``Table Label <level>`` (id ``TableLabel<level>``): pandoc's ``Compact`` (the style of
-    table cells) indented ``level`` ems. filters/docx-table-widths.lua gives it to a label that began with ``level``
-    em spaces (helpers.tables.INDENT)."""
+    table cells) indented ``level`` ems of the table text (an em of ``half_points`` is 10 * half_points twips: 180
+    at 9 pt). filters/docx-table-widths.lua gives it to a label that began with ``level`` em spaces
+    (helpers.tables.INDENT)."""
     return (f'<w:style w:type="paragraph" w:customStyle="1" w:styleId="TableLabel{level}">'
             f'<w:name w:val="Table Label {level}"/><w:basedOn w:val="Compact"/><w:qFormat/>'
-            f'<w:pPr><w:ind w:left="{level * LABEL_INDENT}"/></w:pPr></w:style>')
+            f'<w:pPr><w:ind w:left="{level * 10 * half_points}"/></w:pPr></w:style>')
 
 
 def default_reference(quarto: str = "quarto") -> bytes:
@@ -47,7 +47,7 @@ def default_reference(quarto: str = "quarto") -> bytes:
                           check=True).stdout
 
 
-def with_table_font(docx: bytes, half_points: int = TABLE_FONT_HALF_POINTS) -> bytes:
+def with_project_styles(docx: bytes, half_points: int = TABLE_FONT_HALF_POINTS) -> bytes:
     """``docx`` with run properties (font size ``half_points``) on its default table style ``Table``, the label
     styles (:func:`label_style`), and an explicit page size and margins (:data:`PAGE`); dated :data:`ZIP_DATE`."""
     rpr = f'<w:rPr><w:sz w:val="{half_points}"/><w:szCs w:val="{half_points}"/></w:rPr>'
@@ -63,7 +63,7 @@ def with_table_font(docx: bytes, half_points: int = TABLE_FONT_HALF_POINTS) -> b
                     raise ValueError("reference.docx: no table style 'Table' to set the table font size on")
                 if 'w:styleId="Compact"' not in styles:
                     raise ValueError("reference.docx: no paragraph style 'Compact' to base the label styles on")
-                labels = "".join(label_style(level) for level in range(1, LABEL_LEVELS + 1))
+                labels = "".join(label_style(level, half_points) for level in range(1, LABEL_LEVELS + 1))
                 styles = styles.replace("</w:styles>", labels + "</w:styles>", 1)
                 data = styles.encode("utf-8")
             elif item.filename == "word/document.xml":
@@ -80,7 +80,7 @@ def with_table_font(docx: bytes, half_points: int = TABLE_FONT_HALF_POINTS) -> b
 def main(argv: list[str] | None = None) -> int:
     out = project_root() / REFERENCE
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(with_table_font(default_reference()))
+    out.write_bytes(with_project_styles(default_reference()))
     print(out)
     return 0
 
