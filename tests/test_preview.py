@@ -51,9 +51,11 @@ def get(url: str) -> tuple[int, str]:
         return 0, str(err)
 
 
-def served(url: str, text: str, answers: list[int]) -> str:
-    """Poll the page until it carries ``text``; every answer on the way must be 200 (the old page stays served)."""
+def served(url: str, text: str, answers: list[int], output: list[str] = ()) -> str:
+    """Poll the page until it carries ``text``; every answer on the way must be 200 (the old page stays served).
+    ``output``: the preview's output so far, shown if the text never comes."""
     deadline = time.monotonic() + 600  # a guard against a hang only: the loop ends when the text is served
+    page = ""
     while time.monotonic() < deadline:
         status, page = get(url)
         answers.append(status)
@@ -61,7 +63,10 @@ def served(url: str, text: str, answers: list[int]) -> str:
         if text in page:
             return page
         time.sleep(0.2)
-    raise AssertionError(f"{text!r} never reached the page ({len(answers)} answers, all 200)")
+    shown = re.search(r"Chronic pain[^<]{0,80}", page)
+    raise AssertionError(f"{text!r} never reached the page ({len(answers)} answers, all 200); the page has "
+                         f"{shown.group(0) if shown else page[:200]!r}; the preview's output ends:\n"
+                         + "".join(list(output)[-60:]))
 
 
 def renders_started(lines: list[str]) -> int:
@@ -111,7 +116,7 @@ def test_saved_edits_reach_the_page_which_stays_served_and_other_formats_survive
         while renders_started(lines) == started and time.monotonic() < deadline:
             time.sleep(0.05)
         qmd.write_text(text.replace(EDIT[0], DURING), encoding="utf-8")
-        served(url, DURING, answers)
+        served(url, DURING, answers, lines)
     finally:
         # a closed terminal or a kill: helpers.preview stops Quarto and ends (SIGTERM, not SIGINT: a process started
         # by a pytest-xdist worker may inherit SIGINT ignored; in a terminal Ctrl-C reaches Quarto itself anyway)
